@@ -1,0 +1,374 @@
+//! Cases: the facts a decision is asked about, read from YAML or JSON, and
+//! checked against a declarative decision's input schema into typed `Facts`
+//! (required fields, types, enum values, ranges, periods, unknown fields
+//! with "did you mean"). Owns nothing about charges or parameters.
+
+use crate::dates::{Period, parse_date};
+use crate::error::{Error, ErrorKind, Location, Result};
+use crate::money::{decimal_from_json_number, parse_decimal};
+use crate::pack::format::RawInput;
+use chrono::NaiveDate;
+use indexmap::IndexMap;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// A case as given: a JSON value (YAML is read into the same shape).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    pub value: Value,
+    /// Where the case came from, for error locations (`case.yaml`, `-`, `row 12`).
+    pub name: String,
+}
+
+/// Longest case text accepted (a case is a few hundred bytes; this stops
+/// a pasted multi-megabyte blob early).
+pub const MAX_CASE_BYTES: usize = 1 << 20;
+
+impl Case {
+    /// Reads a case from YAML or JSON text.
+    pub fn parse(name: &str, text: &str) -> Result<Case> {
+        if text.len() > MAX_CASE_BYTES {
+            return Err(Error::input(
+                "ratebook::case::too_large",
+                format!("{name}: the case is {} bytes; the limit is {MAX_CASE_BYTES}", text.len()),
+            )
+            .at(Location::file(name)));
+        }
+        let trimmed = text.trim_start();
+        let value: Value = if trimmed.starts_with('{') {
+            serde_json::from_str(text).map_err(|e| {
+                let line = e.line() as u64;
+                let col = e.column() as u64;
+                Error::input("ratebook::case::syntax", format!("{name}: {e}"))
+                    .at(Location::at(name, line, col))
+                    .with_snippet(crate::error::snippet_at(name, text, line, col))
+            })?
+        } else {
+            crate::yaml::parse(name, text, "ratebook::case::syntax", ErrorKind::Input)?
+        };
+        if !value.is_object() {
+            return Err(Error::input("ratebook::case::not_a_map", format!("{name}: a case is a map of fields (account, period, usage_ccf, ...)"))
+                .at(Location::file(name)));
+        }
+        Ok(Case { value, name: name.to_string() })
+    }
+
+    pub fn from_value(name: &str, value: Value) -> Case {
+        Case { value, name: name.to_string() }
+    }
+
+    /// The value at a dotted path (`account.class`).
+    pub fn get(&self, path: &str) -> Option<&Value> {
+        let mut v = &self.value;
+        for seg in path.split('.') {
+            v = v.get(seg)?;
+        }
+        if v.is_null() { None } else { Some(v) }
+    }
+
+    /// An optional `as_of` date carried by the case itself.
+    pub fn as_of(&self) -> Option<NaiveDate> {
+        self.value.get("as_of").and_then(Value::as_str).and_then(parse_date)
+    }
+}
+
+/// A checked input value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fact {
+    Absent,
+    Number(Decimal),
+    Text(Arc<str>),
+    Date(NaiveDate),
+    Period(Period),
+    Set(Vec<Arc<str>>),
+}
+
+impl Fact {
+    pub fn number(&self) -> Option<Decimal> {
+        match self {
+            Fact::Number(d) => Some(*d),
+            _ => None,
+        }
+    }
+
+    pub fn text(&self) -> Option<&Arc<str>> {
+        match self {
+            Fact::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn is_present(&self) -> bool {
+        !matches!(self, Fact::Absent)
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Fact::Absent => "absent".into(),
+            Fact::Number(d) => d.to_string(),
+            Fact::Text(t) => t.to_string(),
+            Fact::Date(d) => d.to_string(),
+            Fact::Period(p) => format!("{} to {}", p.from, p.to),
+            Fact::Set(s) => s.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "),
+        }
+    }
+}
+
+/// Index of an input field in a schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldId(pub usize);
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Text,
+    Number { min: Option<Decimal>, max: Option<Decimal>, integer: bool },
+    Date,
+    Period,
+    Enum(Vec<Arc<str>>),
+    Set(Vec<Arc<str>>),
+}
+
+#[derive(Debug, Clone)]
+struct Field {
+    path: Arc<str>,
+    kind: Kind,
+    required: bool,
+    default: Fact,
+}
+
+/// The input schema of a declarative decision.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    fields: Vec<Field>,
+}
+
+/// Checked facts, indexed by `FieldId`.
+#[derive(Debug, Clone)]
+pub struct Facts(Vec<Fact>);
+
+impl Facts {
+    pub fn get(&self, id: FieldId) -> &Fact {
+        self.0.get(id.0).unwrap_or(&Fact::Absent)
+    }
+}
+
+impl Schema {
+    pub fn compile(file: &str, inputs: &IndexMap<String, RawInput>) -> Result<Schema> {
+        let mut fields = Vec::new();
+        for (path, raw) in inputs {
+            let bad = |m: String| Error::pack("ratebook::pack::bad_input", format!("{file}: input `{path}`: {m}")).at(Location::field(file, path));
+            let bound = |b: &Option<String>| -> Result<Option<Decimal>> {
+                b.as_deref().map(|t| parse_decimal(t).ok_or_else(|| bad(format!("bound `{t}` is not a number")))).transpose()
+            };
+            let values: Vec<Arc<str>> = raw.values.iter().map(|v| Arc::from(v.as_str())).collect();
+            let kind = match raw.kind.as_str() {
+                "text" => Kind::Text,
+                "number" => Kind::Number { min: bound(&raw.min)?, max: bound(&raw.max)?, integer: false },
+                "integer" => Kind::Number { min: bound(&raw.min)?, max: bound(&raw.max)?, integer: true },
+                "date" => Kind::Date,
+                "period" => Kind::Period,
+                "enum" if !values.is_empty() => Kind::Enum(values),
+                "set" if !values.is_empty() => Kind::Set(values),
+                "enum" | "set" => return Err(bad("needs `values:`".into())),
+                other => return Err(bad(format!("type `{other}` is not one of text, number, integer, date, period, enum, set"))),
+            };
+            let mut field = Field { path: Arc::from(path.as_str()), kind, required: raw.required, default: Fact::Absent };
+            if let Some(d) = &raw.default {
+                field.default = check(&field, d).map_err(|(_, m)| bad(format!("default: {m}")))?;
+                field.required = false;
+            }
+            fields.push(field);
+        }
+        Ok(Schema { fields })
+    }
+
+    pub fn field(&self, path: &str) -> Option<FieldId> {
+        self.fields.iter().position(|f| &*f.path == path).map(FieldId)
+    }
+
+    pub fn path(&self, id: FieldId) -> &str {
+        self.fields.get(id.0).map(|f| &*f.path).unwrap_or("")
+    }
+
+    /// The allowed values of an enum or set field.
+    pub fn values(&self, id: FieldId) -> Option<&[Arc<str>]> {
+        match &self.fields.get(id.0)?.kind {
+            Kind::Enum(v) | Kind::Set(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn is_period(&self, id: FieldId) -> bool {
+        matches!(self.fields.get(id.0).map(|f| &f.kind), Some(Kind::Period))
+    }
+
+    pub fn is_date(&self, id: FieldId) -> bool {
+        matches!(self.fields.get(id.0).map(|f| &f.kind), Some(Kind::Date | Kind::Period))
+    }
+
+    /// Checks a case, reporting every problem at once.
+    pub fn check(&self, case: &Case) -> Result<Facts> {
+        let mut facts = Vec::with_capacity(self.fields.len());
+        let mut problems: Vec<(&'static str, String, String)> = Vec::new();
+        for f in &self.fields {
+            match case.get(&f.path) {
+                None if f.required => problems.push(("ratebook::case::missing_field", f.path.to_string(), format!("`{}` is required", f.path))),
+                None => facts.push(f.default.clone()),
+                Some(v) => match check(f, v) {
+                    Ok(fact) => facts.push(fact),
+                    Err((code, m)) => problems.push((code, f.path.to_string(), format!("`{}`: {m}", f.path))),
+                },
+            }
+        }
+        self.unknown_fields(&case.value, "", &mut problems);
+        if let Some((code, _, _)) = problems.first() {
+            let mut err = Error::input(code, format!("{}: {}", case.name, problems.iter().map(|p| p.2.as_str()).collect::<Vec<_>>().join("; ")));
+            for (_, path, _) in &problems {
+                err = err.at(Location::field(case.name.clone(), path.clone()));
+            }
+            if let Some(h) = problems.iter().find_map(|p| p.2.split_once(" did you mean ").map(|(_, s)| s.to_string())) {
+                err = err.with_help(format!("did you mean {h}"));
+            }
+            return Err(err);
+        }
+        Ok(Facts(facts))
+    }
+
+    fn unknown_fields(&self, v: &Value, prefix: &str, problems: &mut Vec<(&'static str, String, String)>) {
+        let Some(map) = v.as_object() else { return };
+        for (k, child) in map {
+            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            if prefix.is_empty() && k == "as_of" {
+                continue;
+            }
+            let exact = self.fields.iter().any(|f| *f.path == path);
+            let is_prefix = self.fields.iter().any(|f| f.path.starts_with(&format!("{path}.")));
+            if exact {
+                continue;
+            }
+            if is_prefix {
+                self.unknown_fields(child, &path, problems);
+                continue;
+            }
+            let suggestion = self
+                .fields
+                .iter()
+                .map(|f| (strsim::jaro_winkler(&f.path, &path), &f.path))
+                .filter(|(s, _)| *s > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, p)| format!("; did you mean `{p}`?"))
+                .unwrap_or_default();
+            problems.push(("ratebook::case::unknown_field", path.clone(), format!("`{path}` is not a field of this decision{suggestion}")));
+        }
+    }
+}
+
+fn number_of(v: &Value) -> Option<Decimal> {
+    match v {
+        Value::Number(n) => decimal_from_json_number(n),
+        Value::String(s) => parse_decimal(s),
+        _ => None,
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "true/false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+fn pick(values: &[Arc<str>], v: &Value) -> Result<Arc<str>, (&'static str, String)> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => return Err(("ratebook::case::wrong_type", format!("expected one of {}, got {}", list(values), type_name(other)))),
+    };
+    values
+        .iter()
+        .find(|x| ***x == *text)
+        .cloned()
+        .ok_or_else(|| ("ratebook::case::bad_value", format!("`{text}` is not one of {}", list(values))))
+}
+
+fn list(values: &[Arc<str>]) -> String {
+    values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn check(f: &Field, v: &Value) -> Result<Fact, (&'static str, String)> {
+    let wrong = |want: &str| ("ratebook::case::wrong_type", format!("expected {want}, got {} `{}`", type_name(v), short(v)));
+    match &f.kind {
+        Kind::Text => match v {
+            Value::String(s) => Ok(Fact::Text(Arc::from(s.as_str()))),
+            Value::Number(n) => Ok(Fact::Text(Arc::from(n.to_string().as_str()))),
+            _ => Err(wrong("text")),
+        },
+        Kind::Number { min, max, integer } => {
+            let d = number_of(v).ok_or_else(|| wrong("a number"))?;
+            if *integer && !d.fract().is_zero() {
+                return Err(("ratebook::case::bad_value", format!("{d} is not a whole number")));
+            }
+            if let Some(m) = min
+                && d < *m
+            {
+                return Err(("ratebook::case::out_of_range", format!("{d} is below the minimum {m}")));
+            }
+            if let Some(m) = max
+                && d > *m
+            {
+                return Err(("ratebook::case::out_of_range", format!("{d} is above the maximum {m}")));
+            }
+            Ok(Fact::Number(d))
+        }
+        Kind::Date => {
+            let s = v.as_str().ok_or_else(|| wrong("a date (YYYY-MM-DD)"))?;
+            parse_date(s).map(Fact::Date).ok_or_else(|| ("ratebook::case::bad_date", format!("`{s}` is not a real date (YYYY-MM-DD)")))
+        }
+        Kind::Period => {
+            let obj = v.as_object().ok_or_else(|| wrong("a period `{ from: YYYY-MM-DD, to: YYYY-MM-DD }`"))?;
+            let get = |k: &str| -> Result<NaiveDate, (&'static str, String)> {
+                let s = obj.get(k).and_then(Value::as_str).ok_or(("ratebook::case::missing_field", format!("the period has no `{k}` date")))?;
+                parse_date(s).ok_or_else(|| ("ratebook::case::bad_date", format!("`{k}: {s}` is not a real date (YYYY-MM-DD)")))
+            };
+            for k in obj.keys() {
+                if k != "from" && k != "to" {
+                    return Err(("ratebook::case::unknown_field", format!("a period has only `from` and `to`, not `{k}`")));
+                }
+            }
+            let p = Period { from: get("from")?, to: get("to")? };
+            if p.to <= p.from {
+                return Err(("ratebook::case::bad_period", format!("the period ends ({}) on or before it starts ({})", p.to, p.from)));
+            }
+            if p.days() > MAX_PERIOD_DAYS {
+                return Err(("ratebook::case::bad_period", format!("the period is {} days long; the limit is {MAX_PERIOD_DAYS}", p.days())));
+            }
+            Ok(Fact::Period(p))
+        }
+        Kind::Enum(values) => pick(values, v).map(Fact::Text),
+        Kind::Set(values) => {
+            let items = v.as_array().ok_or_else(|| wrong(&format!("a list of {}", list(values))))?;
+            let mut out: Vec<Arc<str>> = Vec::with_capacity(items.len());
+            for it in items {
+                let x = pick(values, it)?;
+                if !out.contains(&x) {
+                    out.push(x);
+                }
+            }
+            Ok(Fact::Set(out))
+        }
+    }
+}
+
+/// Longest service period accepted: about three years.
+pub const MAX_PERIOD_DAYS: i64 = 1100;
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 40 { format!("{}…", s.chars().take(40).collect::<String>()) } else { s }
+}

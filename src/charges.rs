@@ -1,0 +1,623 @@
+//! Declarative charges: a bill's lines as data, compiled once per decision
+//! and evaluated natively. A charge is a condition, a quantity basis, a time
+//! basis (per period, per day, per month), a dated rate (scalar, table keyed
+//! by a case field, or tiers), rounding and a citation. Proration across rate
+//! changes is automatic: the service period is split wherever a figure the
+//! charge uses takes a new value, and each part is charged at its own rate.
+
+use crate::case::{Fact, Facts, FieldId, Schema};
+use crate::dates::Period;
+use crate::determination::{Event, Line, Recorder, display_quantity, line_amount};
+use crate::error::{Error, Location, Result};
+use crate::money::parse_decimal;
+use crate::pack::Pack;
+use crate::pack::format::RawCharge;
+use crate::params::{Lookup, ParamId, ParamStore, Shape, Tier};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// A condition on the case.
+#[derive(Debug, Clone)]
+pub enum Cond {
+    Includes(FieldId, Arc<str>),
+    Equals(FieldId, Arc<str>),
+    In(FieldId, Vec<Arc<str>>),
+    Present(FieldId),
+    All(Vec<Cond>),
+    Any(Vec<Cond>),
+    Not(Box<Cond>),
+}
+
+impl Cond {
+    pub fn eval(&self, facts: &Facts) -> bool {
+        match self {
+            Cond::Includes(f, v) => matches!(facts.get(*f), Fact::Set(s) if s.iter().any(|x| x == v)),
+            Cond::Equals(f, v) => facts.get(*f).text().is_some_and(|t| t == v),
+            Cond::In(f, vs) => facts.get(*f).text().is_some_and(|t| vs.contains(t)),
+            Cond::Present(f) => facts.get(*f).is_present(),
+            Cond::All(cs) => cs.iter().all(|c| c.eval(facts)),
+            Cond::Any(cs) => cs.iter().any(|c| c.eval(facts)),
+            Cond::Not(c) => !c.eval(facts),
+        }
+    }
+}
+
+/// A quantity basis.
+#[derive(Debug, Clone)]
+pub enum Qty {
+    /// A case field, with its path for messages.
+    Field(FieldId, Arc<str>),
+    Const(Decimal),
+    Param(ParamId),
+    /// The least of the present values (absent optional fields are skipped).
+    Min(Vec<Qty>),
+    Divide(Box<Qty>, Decimal),
+    Cases(Vec<(Cond, Qty)>, Box<Qty>),
+    /// The amounts of earlier lines (one credit line per referenced line).
+    Lines(Vec<Arc<str>>),
+}
+
+/// The time basis of a charge.
+#[derive(Debug, Clone, Copy)]
+pub enum Per {
+    /// The quantity covers the whole period; a part gets its share by days.
+    Period,
+    /// The quantity is per day of service.
+    Day,
+    /// The quantity is per month of service; months = days / days_per_month.
+    Month(ParamId),
+}
+
+#[derive(Debug, Clone)]
+pub struct Charge {
+    pub id: Arc<str>,
+    pub label: Arc<str>,
+    pub unit: Arc<str>,
+    pub cite: Arc<str>,
+    pub when: Option<(Cond, Arc<str>)>,
+    pub quantity: Qty,
+    pub quantity_text: Arc<str>,
+    pub per: Per,
+    pub rate: ParamId,
+    pub rate_key: Option<FieldId>,
+    pub rate_is_percent: bool,
+    pub scale_percent: Option<FieldId>,
+    pub credit: bool,
+    pub explain: Option<Arc<str>>,
+    pub not_applied: Option<Arc<str>>,
+    /// Parameters whose change dates split the service period.
+    pub splits_on: Vec<ParamId>,
+}
+
+const DAYS_PER_MONTH: &str = "calendar.days_per_month";
+
+/// Compiles the named charges against a decision's input schema.
+pub fn compile(pack: &Pack, schema: &Schema, decision_file: &str, ids: &[String]) -> Result<Vec<Charge>> {
+    let mut out: Vec<Charge> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let Some((file, raw)) = pack.charges.get(id) else {
+            return Err(Error::pack("ratebook::pack::unknown_charge", format!("{decision_file}: charge `{id}` is not defined in charges/"))
+                .with_help(suggest(id, pack.charges.keys().map(String::as_str)))
+                .at(Location::field(decision_file, "charges")));
+        };
+        let earlier: Vec<&str> = out.iter().map(|c| &*c.id).collect();
+        out.push(compile_one(pack, schema, file, raw, &earlier)?);
+    }
+    Ok(out)
+}
+
+fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    candidates
+        .map(|c| (strsim::jaro_winkler(c, name), c))
+        .filter(|(s, _)| *s > 0.75)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!("did you mean `{c}`?"))
+        .unwrap_or_else(|| "check the spelling".into())
+}
+
+struct Ctx<'a> {
+    pack: &'a Pack,
+    schema: &'a Schema,
+    file: &'a str,
+    charge: &'a str,
+    earlier: &'a [&'a str],
+}
+
+impl Ctx<'_> {
+    fn err(&self, code: &'static str, msg: String) -> Error {
+        Error::pack(code, format!("{}: charge `{}`: {msg}", self.file, self.charge)).at(Location::field(self.file, self.charge))
+    }
+
+    fn field(&self, path: &str) -> Result<FieldId> {
+        self.schema.field(path).ok_or_else(|| self.err("ratebook::pack::unknown_field", format!("`{path}` is not an input of the decision")))
+    }
+
+    fn param(&self, name: &str) -> Result<ParamId> {
+        self.pack.params.id(name).ok_or_else(|| {
+            self.err("ratebook::pack::unknown_param", format!("parameter `{name}` is not defined"))
+                .with_help(suggest(name, self.pack.params.names()))
+        })
+    }
+
+    fn cond(&self, v: &Value) -> Result<(Cond, String)> {
+        let obj = v.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
+            self.err("ratebook::pack::bad_condition", format!("a condition is one of includes, equals, in, present, all, any, not; got `{v}`"))
+        })?;
+        let Some((op, arg)) = obj.iter().next() else {
+            return Err(self.err("ratebook::pack::bad_condition", "empty condition".into()));
+        };
+        let pair = |arg: &Value| -> Result<(FieldId, String, Value)> {
+            match arg.as_array().map(Vec::as_slice) {
+                Some([Value::String(f), x]) => Ok((self.field(f)?, f.clone(), x.clone())),
+                _ => Err(self.err("ratebook::pack::bad_condition", format!("`{op}` takes [field, value]"))),
+            }
+        };
+        let allowed = |f: FieldId, path: &str, x: &str| -> Result<Arc<str>> {
+            match self.schema.values(f) {
+                Some(vals) => vals.iter().find(|v| &***v == x).cloned().ok_or_else(|| {
+                    self.err("ratebook::pack::bad_condition", format!("`{x}` is not a value of `{path}`"))
+                }),
+                None => Ok(Arc::from(x)),
+            }
+        };
+        let text_of = |x: &Value| match x {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Ok(match op.as_str() {
+            "includes" => {
+                let (f, path, x) = pair(arg)?;
+                let x = text_of(&x);
+                (Cond::Includes(f, allowed(f, &path, &x)?), format!("{path} includes {x}"))
+            }
+            "equals" => {
+                let (f, path, x) = pair(arg)?;
+                let x = text_of(&x);
+                (Cond::Equals(f, allowed(f, &path, &x)?), format!("{path} is {x}"))
+            }
+            "in" => {
+                let (f, path, x) = pair(arg)?;
+                let items = x.as_array().ok_or_else(|| self.err("ratebook::pack::bad_condition", "`in` takes [field, [values]]".into()))?;
+                let mut vals = Vec::new();
+                for it in items {
+                    vals.push(allowed(f, &path, &text_of(it))?);
+                }
+                let shown = vals.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ");
+                (Cond::In(f, vals), format!("{path} is one of {shown}"))
+            }
+            "present" => {
+                let path = arg.as_str().ok_or_else(|| self.err("ratebook::pack::bad_condition", "`present` takes a field".into()))?;
+                (Cond::Present(self.field(path)?), format!("{path} is given"))
+            }
+            "all" | "any" => {
+                let items = arg.as_array().ok_or_else(|| self.err("ratebook::pack::bad_condition", format!("`{op}` takes a list")))?;
+                let mut cs = Vec::new();
+                let mut ts = Vec::new();
+                for it in items {
+                    let (c, t) = self.cond(it)?;
+                    cs.push(c);
+                    ts.push(t);
+                }
+                let joined = ts.join(if op == "all" { " and " } else { " or " });
+                (if op == "all" { Cond::All(cs) } else { Cond::Any(cs) }, format!("({joined})"))
+            }
+            "not" => {
+                let (c, t) = self.cond(arg)?;
+                (Cond::Not(Box::new(c)), format!("not {t}"))
+            }
+            other => return Err(self.err("ratebook::pack::bad_condition", format!("unknown condition `{other}`"))),
+        })
+    }
+
+    fn qty(&self, v: &Value, params: &mut Vec<ParamId>) -> Result<(Qty, String)> {
+        match v {
+            Value::String(s) => {
+                if let Some(d) = parse_decimal(s) {
+                    return Ok((Qty::Const(d), s.clone()));
+                }
+                Ok((Qty::Field(self.field(s)?, Arc::from(s.as_str())), s.clone()))
+            }
+            Value::Number(n) if n.is_i64() || n.is_u64() => {
+                let d = crate::money::decimal_from_json_number(n).unwrap_or_default();
+                Ok((Qty::Const(d), n.to_string()))
+            }
+            Value::Object(o) if o.len() == 1 => {
+                let Some((op, arg)) = o.iter().next() else {
+                    return Err(self.err("ratebook::pack::bad_quantity", "empty quantity".into()));
+                };
+                match (op.as_str(), arg) {
+                    ("param", Value::String(name)) => {
+                        let id = self.param(name)?;
+                        params.push(id);
+                        Ok((Qty::Param(id), name.clone()))
+                    }
+                    ("min", Value::Array(items)) if !items.is_empty() => {
+                        let mut qs = Vec::new();
+                        let mut ts = Vec::new();
+                        for it in items {
+                            let (q, t) = self.qty(it, params)?;
+                            qs.push(q);
+                            ts.push(t);
+                        }
+                        Ok((Qty::Min(qs), format!("lesser of {}", ts.join(" and "))))
+                    }
+                    ("divide", Value::Array(items)) => match items.as_slice() {
+                        [a, Value::String(b)] => {
+                            let d = parse_decimal(b).filter(|d| !d.is_zero()).ok_or_else(|| {
+                                self.err("ratebook::pack::bad_quantity", format!("divisor `{b}` is not a non-zero number"))
+                            })?;
+                            let (q, t) = self.qty(a, params)?;
+                            Ok((Qty::Divide(Box::new(q), d), format!("{t} / {b}")))
+                        }
+                        [a, Value::Number(n)] => {
+                            let d = crate::money::decimal_from_json_number(n).filter(|d| !d.is_zero()).ok_or_else(|| {
+                                self.err("ratebook::pack::bad_quantity", format!("divisor `{n}` is not a non-zero number"))
+                            })?;
+                            let (q, t) = self.qty(a, params)?;
+                            Ok((Qty::Divide(Box::new(q), d), format!("{t} / {n}")))
+                        }
+                        _ => Err(self.err("ratebook::pack::bad_quantity", "`divide` takes [quantity, number]".into())),
+                    },
+                    ("cases", Value::Array(items)) => {
+                        let mut arms = Vec::new();
+                        let mut otherwise = None;
+                        let mut ts = Vec::new();
+                        for it in items {
+                            if let Some(e) = it.get("else") {
+                                let (q, t) = self.qty(e, params)?;
+                                ts.push(format!("otherwise {t}"));
+                                otherwise = Some(q);
+                            } else if let (Some(w), Some(t)) = (it.get("when"), it.get("then")) {
+                                let (c, ct) = self.cond(w)?;
+                                let (q, qt) = self.qty(t, params)?;
+                                ts.push(format!("{qt} when {ct}"));
+                                arms.push((c, q));
+                            } else {
+                                return Err(self.err("ratebook::pack::bad_quantity", "each case is `{ when: ..., then: ... }` or `{ else: ... }`".into()));
+                            }
+                        }
+                        let otherwise = otherwise.ok_or_else(|| self.err("ratebook::pack::bad_quantity", "`cases` needs an `else`".into()))?;
+                        Ok((Qty::Cases(arms, Box::new(otherwise)), ts.join("; ")))
+                    }
+                    ("lines", Value::Array(items)) => {
+                        let mut ids = Vec::new();
+                        for it in items {
+                            let s = it.as_str().unwrap_or_default();
+                            if !self.earlier.contains(&s) {
+                                return Err(self.err(
+                                    "ratebook::pack::bad_quantity",
+                                    format!("`lines` refers to `{s}`, which is not a charge listed before this one"),
+                                ));
+                            }
+                            ids.push(Arc::from(s));
+                        }
+                        Ok((Qty::Lines(ids), format!("amount of {}", items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))))
+                    }
+                    _ => Err(self.err("ratebook::pack::bad_quantity", format!("unknown quantity `{op}`; use a field, a number, param, min, divide, cases or lines"))),
+                }
+            }
+            other => Err(self.err("ratebook::pack::bad_quantity", format!("`{other}` is not a quantity"))),
+        }
+    }
+}
+
+fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlier: &[&str]) -> Result<Charge> {
+    let cx = Ctx { pack, schema, file, charge: &raw.id, earlier };
+    let when = raw.when.as_ref().map(|w| cx.cond(w)).transpose()?.map(|(c, t)| (c, Arc::from(t.as_str())));
+    let mut splits_on = Vec::new();
+    let (quantity, quantity_text) = cx.qty(&raw.quantity, &mut splits_on)?;
+    let per = match raw.per.as_deref() {
+        None | Some("period") => Per::Period,
+        Some("day") => Per::Day,
+        Some("month") => {
+            let id = cx.param(DAYS_PER_MONTH)?;
+            splits_on.push(id);
+            Per::Month(id)
+        }
+        Some(other) => return Err(cx.err("ratebook::pack::bad_per", format!("`per: {other}` is not one of period, day, month"))),
+    };
+    let rate = cx.param(&raw.rate)?;
+    splits_on.insert(0, rate);
+    let rp = pack.params.get(rate).ok_or_else(|| cx.err("ratebook::pack::unknown_param", raw.rate.clone()))?;
+    let rate_is_percent = &*rp.unit == "percent";
+    let expected = format!("USD/{}", raw.unit);
+    if rate_is_percent {
+        if raw.unit != "USD" {
+            return Err(cx.err("ratebook::pack::unit_mismatch", format!("a percent rate applies to an amount in USD, but the quantity unit is `{}`", raw.unit)));
+        }
+    } else if *rp.unit != *expected {
+        return Err(cx.err(
+            "ratebook::pack::unit_mismatch",
+            format!("the quantity is in `{}` so the rate must be in `{expected}`, but `{}` is in `{}`", raw.unit, raw.rate, rp.unit),
+        ));
+    }
+    if matches!(quantity, Qty::Lines(_)) && !matches!(per, Per::Period) {
+        return Err(cx.err("ratebook::pack::bad_per", "a charge on other lines' amounts is `per: period`".into()));
+    }
+    let rate_key = match (&raw.rate_key, rp.shape) {
+        (Some(k), Shape::Table) => {
+            let f = cx.field(k)?;
+            if let Some(vals) = schema.values(f) {
+                for v in vals {
+                    if rp.key_index(v).is_none() {
+                        return Err(cx.err("ratebook::pack::table_key", format!("`{k}` can be `{v}`, which is not a key of `{}`", raw.rate)));
+                    }
+                }
+            }
+            Some(f)
+        }
+        (None, Shape::Table) => return Err(cx.err("ratebook::pack::table_key", format!("`{}` is a table; give `rate_key:`", raw.rate))),
+        (Some(_), _) => return Err(cx.err("ratebook::pack::table_key", format!("`{}` is not a table; remove `rate_key:`", raw.rate))),
+        (None, _) => None,
+    };
+    let scale_percent = raw.scale_percent.as_deref().map(|f| cx.field(f)).transpose()?;
+    if !pack.citations.contains_key(&raw.cite) {
+        return Err(cx.err("ratebook::pack::unknown_citation", format!("citation `{}` is not in citations.yaml", raw.cite))
+            .with_help(suggest(&raw.cite, pack.citations.keys().map(String::as_str))));
+    }
+    Ok(Charge {
+        id: Arc::from(raw.id.as_str()),
+        label: Arc::from(raw.label.as_str()),
+        unit: Arc::from(raw.unit.as_str()),
+        cite: Arc::from(raw.cite.as_str()),
+        when,
+        quantity,
+        quantity_text: Arc::from(quantity_text.as_str()),
+        per,
+        rate,
+        rate_key,
+        rate_is_percent,
+        scale_percent,
+        credit: raw.credit,
+        explain: raw.explain.as_deref().map(Arc::from),
+        not_applied: raw.not_applied.as_deref().map(Arc::from),
+        splits_on,
+    })
+}
+
+/// Evaluates a quantity; `None` when a figure it needs is missing. Writes
+/// how the value was reached (the branch taken, the figures) to `desc`.
+fn eval_qty(q: &Qty, facts: &Facts, store: &ParamStore, rec: &mut Recorder, date: NaiveDate, line: &Arc<str>, desc: &mut String) -> Option<Decimal> {
+    use std::fmt::Write;
+    match q {
+        Qty::Const(d) => {
+            let _ = write!(desc, "{d}");
+            Some(*d)
+        }
+        Qty::Field(f, path) => {
+            let v = facts.get(*f).number();
+            match v {
+                Some(v) => {
+                    let _ = write!(desc, "{path} {v}");
+                }
+                None => rec.absent(path, line),
+            }
+            v
+        }
+        Qty::Param(p) => {
+            let v = rec.param(store, *p, None, date, Some(line))?.value;
+            let name = store.get(*p).map(|p| p.name.clone()).unwrap_or_else(|| Arc::from(""));
+            let _ = write!(desc, "{name} {v}");
+            Some(v)
+        }
+        Qty::Min(qs) => {
+            let mut best: Option<Decimal> = None;
+            let mut parts = Vec::new();
+            for q in qs {
+                // An absent optional field is skipped; the others decide.
+                if let Qty::Field(f, _) = q
+                    && !facts.get(*f).is_present()
+                {
+                    continue;
+                }
+                let mut d = String::new();
+                let v = eval_qty(q, facts, store, rec, date, line, &mut d)?;
+                parts.push(d);
+                best = Some(best.map_or(v, |b| b.min(v)));
+            }
+            if parts.len() > 1 {
+                let _ = write!(desc, "lesser of {}", parts.join(" and "));
+            } else {
+                desc.push_str(&parts.concat());
+            }
+            best
+        }
+        Qty::Divide(a, d) => {
+            let v = eval_qty(a, facts, store, rec, date, line, desc).map(|v| v / *d);
+            let _ = write!(desc, " / {d}");
+            v
+        }
+        Qty::Cases(arms, otherwise) => {
+            for (c, q) in arms {
+                if c.eval(facts) {
+                    return eval_qty(q, facts, store, rec, date, line, desc);
+                }
+            }
+            eval_qty(otherwise, facts, store, rec, date, line, desc)
+        }
+        Qty::Lines(_) => None,
+    }
+}
+
+fn is_simple(q: &Qty) -> bool {
+    matches!(q, Qty::Const(_) | Qty::Field(..))
+}
+
+/// The parts of `period` over which every parameter in `params` is constant.
+pub fn segments(store: &ParamStore, params: &[ParamId], period: Period) -> Vec<Period> {
+    let mut cuts: Vec<NaiveDate> = Vec::new();
+    for id in params {
+        if let Some(p) = store.get(*id) {
+            cuts.extend(p.changes_within(period.from, period.to));
+        }
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    let mut from = period.from;
+    for c in cuts {
+        out.push(Period { from, to: c });
+        from = c;
+    }
+    out.push(Period { from, to: period.to });
+    out
+}
+
+/// Evaluates one charge, adding its lines (or its reason for not applying).
+pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, rec: &mut Recorder) {
+    if let Some((cond, text)) = &c.when {
+        let passed = cond.eval(facts);
+        rec.event(|| Event::Condition { rule: c.id.clone(), test: text.clone(), passed });
+        if !passed {
+            let why = match &c.not_applied {
+                Some(t) => t.to_string(),
+                None => format!("{} not charged: {text} is not the case", c.label),
+            };
+            rec.reason(c.id.clone(), false, why, c.cite.clone());
+            return;
+        }
+    }
+    let scale = match c.scale_percent {
+        Some(f) => match facts.get(f).number() {
+            Some(p) => Some(p),
+            None => return,
+        },
+        None => None,
+    };
+    let key: Option<Arc<str>> = c.rate_key.and_then(|f| facts.get(f).text().cloned());
+    if let Qty::Lines(ids) = &c.quantity {
+        let basis: Vec<Line> = rec.lines.iter().filter(|l| ids.contains(&l.id)).cloned().collect();
+        for l in basis {
+            let Some(rate) = rec.param(store, c.rate, key.as_ref(), l.from, Some(&c.id)) else { continue };
+            let mut exact = l.amount * rate.value / Decimal::ONE_HUNDRED;
+            if let Some(s) = scale {
+                exact = exact * s / Decimal::ONE_HUNDRED;
+            }
+            push_line(c, rec, l.amount, rate.value, exact, Period { from: l.from, to: l.to }, rec_source(store, c, l.from), None);
+        }
+        explain(c, rec);
+        return;
+    }
+    let total_days = Decimal::from(period.days());
+    let parts = segments(store, &c.splits_on, period);
+    let split = parts.len() > 1;
+    for part in parts {
+        let mut shown = String::new();
+        let Some(q) = eval_qty(&c.quantity, facts, store, rec, part.from, &c.id, &mut shown) else {
+            // A missing figure was recorded; keep going to find the others.
+            let _ = rec.param(store, c.rate, key.as_ref(), part.from, Some(&c.id));
+            continue;
+        };
+        let basis = (!is_simple(&c.quantity)).then(|| format!("{shown} = {}", display_quantity(q)));
+        if let Some(b) = &basis {
+            let b2: Arc<str> = Arc::from(b.as_str());
+            rec.event(|| Event::Basis { line: c.id.clone(), rule: b2, quantity: q });
+        }
+        let days = Decimal::from(part.days());
+        // Quantity for this part, and the multiplier/divisor that turn the
+        // whole-period quantity into it; the amount is computed as
+        // (q x rate x num) / den so the only division comes last.
+        let (num, den) = match c.per {
+            Per::Period if split => (days, total_days),
+            Per::Period => (Decimal::ONE, Decimal::ONE),
+            Per::Day => (days, Decimal::ONE),
+            Per::Month(dpm) => match rec.param(store, dpm, None, part.from, Some(&c.id)) {
+                Some(r) if !r.value.is_zero() => (days, r.value),
+                _ => continue,
+            },
+        };
+        let part_qty = q * num / den;
+        if split || !matches!(c.per, Per::Period) {
+            rec.event(|| Event::Split { line: c.id.clone(), from: part.from, to: part.to, days: part.days(), period_days: period.days(), quantity: part_qty });
+        }
+        match store.get(c.rate).map(|p| p.shape) {
+            Some(Shape::Tiers) => tiered(c, store, rec, q, num, den, part, basis),
+            _ => {
+                let Some(rate) = rec.param(store, c.rate, key.as_ref(), part.from, Some(&c.id)) else { continue };
+                let mut exact = q * rate.value * num / den;
+                if c.rate_is_percent {
+                    exact /= Decimal::ONE_HUNDRED;
+                }
+                if let Some(s) = scale {
+                    exact = exact * s / Decimal::ONE_HUNDRED;
+                }
+                let src = rec_source(store, c, part.from);
+                push_line(c, rec, part_qty, rate.value, exact, part, src, basis);
+            }
+        }
+    }
+    explain(c, rec);
+}
+
+fn explain(c: &Charge, rec: &mut Recorder) {
+    let text = match &c.explain {
+        Some(t) => t.to_string(),
+        None => format!("{} charged on {}", c.label, c.quantity_text),
+    };
+    rec.reason(c.id.clone(), true, text, c.cite.clone());
+}
+
+fn rec_source(store: &ParamStore, c: &Charge, date: NaiveDate) -> Arc<str> {
+    store
+        .get(c.rate)
+        .and_then(|p| p.dated_at(date))
+        .map(|d| d.source.clone())
+        .unwrap_or_else(|| Arc::from(""))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_line(c: &Charge, rec: &mut Recorder, qty: Decimal, rate: Decimal, exact: Decimal, part: Period, source: Arc<str>, basis: Option<String>) {
+    let exact = if c.credit { -exact } else { exact };
+    let line = Line {
+        id: c.id.clone(),
+        label: c.label.clone(),
+        quantity: display_quantity(qty),
+        unit: c.unit.clone(),
+        rate,
+        amount: line_amount(exact),
+        from: part.from,
+        to: part.to,
+        cite: c.cite.clone(),
+        source,
+        basis,
+    };
+    rec.add_line(line, exact);
+}
+
+/// Tiered rates: the quantity fills each tier in turn. When the period is
+/// split, each part's tier bounds are the bounds scaled by its share of days.
+fn tiered(c: &Charge, store: &ParamStore, rec: &mut Recorder, q: Decimal, num: Decimal, den: Decimal, part: Period, basis: Option<String>) {
+    let Some(p) = store.get(c.rate) else { return };
+    let tiers: Vec<Tier> = match p.lookup(part.from, None) {
+        Lookup::Tiers { tiers, .. } => tiers.to_vec(),
+        Lookup::Missing(m) => {
+            if !rec.missing.contains(&m) {
+                rec.missing.push(m);
+            }
+            return;
+        }
+        Lookup::Found { .. } => return,
+    };
+    let src = rec_source(store, c, part.from);
+    let part_q = q * num / den;
+    let mut lower = Decimal::ZERO;
+    for (i, t) in tiers.iter().enumerate() {
+        let upper = t.up_to.map(|u| u * num / den);
+        let in_tier = match upper {
+            Some(u) => (part_q.min(u) - lower).max(Decimal::ZERO),
+            None => (part_q - lower).max(Decimal::ZERO),
+        };
+        if !in_tier.is_zero() {
+            let exact = in_tier * t.rate;
+            let mut tc = c.clone();
+            tc.label = Arc::from(format!("{}, tier {}", c.label, i + 1).as_str());
+            push_line(&tc, rec, in_tier, t.rate, exact, part, src.clone(), basis.clone());
+        }
+        match upper {
+            Some(u) => lower = u,
+            None => break,
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The determination: what a decision returns, and the recorder that builds
+//! it. Every parameter read, line, requirement and proration split goes
+//! through the `Recorder`, so the trace is complete by construction. The JSON
+//! shape here is the firm contract in DESIGN.md. No rendering, no I/O.
+
+use crate::error::MissingFigure;
+use crate::money::{round_half_up, round_money};
+use crate::pack::PackId;
+use crate::params::{Lookup, ParamId, ParamStore, Status};
+use chrono::NaiveDate;
+use indexmap::IndexMap;
+use rust_decimal::Decimal;
+use serde::{Serialize, Serializer};
+use std::sync::Arc;
+
+/// Decimals as exact text; money with exactly two places.
+fn money_ser<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{:.2}", round_money(*d)))
+}
+
+fn opt_money_ser<S: Serializer>(d: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => money_ser(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+fn dec_ser<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(d)
+}
+
+
+/// Quantities are shown to 4 places (amounts are computed from the exact share).
+pub fn display_quantity(q: Decimal) -> Decimal {
+    round_half_up(q, 4).normalize()
+}
+
+/// One line of a bill (or of any decision that adds lines).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Line {
+    pub id: Arc<str>,
+    pub label: Arc<str>,
+    #[serde(serialize_with = "dec_ser")]
+    pub quantity: Decimal,
+    pub unit: Arc<str>,
+    #[serde(serialize_with = "dec_ser")]
+    pub rate: Decimal,
+    #[serde(serialize_with = "money_ser")]
+    pub amount: Decimal,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub cite: Arc<str>,
+    pub source: Arc<str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
+}
+
+/// A requirement or rule that was checked, with its citation.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Reason {
+    pub rule: Arc<str>,
+    pub passed: bool,
+    pub text: String,
+    pub cite: Arc<str>,
+}
+
+/// Something the reader must know: an assumed or supplied figure, a note.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Warning {
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub param: Option<Arc<str>>,
+}
+
+/// One step of the explanation trace.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TraceStep {
+    pub step: u32,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A parameter read: the figure in force on a date, with its provenance.
+    Param {
+        name: Arc<str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key: Option<Arc<str>>,
+        date: NaiveDate,
+        #[serde(serialize_with = "dec_ser")]
+        value: Decimal,
+        unit: Arc<str>,
+        status: Status,
+        effective_from: NaiveDate,
+        source: Arc<str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        formula: Option<Arc<str>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        line: Option<Arc<str>>,
+    },
+    /// A charge's condition, tested against the case.
+    Condition { rule: Arc<str>, test: Arc<str>, passed: bool },
+    /// How a line's quantity was determined from the case.
+    Basis {
+        line: Arc<str>,
+        rule: Arc<str>,
+        #[serde(serialize_with = "dec_ser")]
+        quantity: Decimal,
+    },
+    /// A share of the service period at one set of rates (proration by days).
+    Split {
+        line: Arc<str>,
+        from: NaiveDate,
+        to: NaiveDate,
+        days: i64,
+        period_days: i64,
+        #[serde(serialize_with = "dec_ser")]
+        quantity: Decimal,
+    },
+    /// A line added: exact amount before rounding, and the rounded amount.
+    Line {
+        line: Arc<str>,
+        from: NaiveDate,
+        to: NaiveDate,
+        #[serde(serialize_with = "dec_ser")]
+        quantity: Decimal,
+        #[serde(serialize_with = "dec_ser")]
+        rate: Decimal,
+        #[serde(serialize_with = "dec_ser")]
+        exact: Decimal,
+        #[serde(serialize_with = "money_ser")]
+        amount: Decimal,
+    },
+    Requirement { rule: Arc<str>, passed: bool, cite: Arc<str> },
+    Output { name: String, value: serde_json::Value },
+    Note { text: String },
+}
+
+/// The result of a decision (DESIGN.md, firm).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Determination {
+    pub decision: String,
+    pub pack: PackId,
+    pub as_of: NaiveDate,
+    pub outcome: String,
+    #[serde(serialize_with = "opt_money_ser", skip_serializing_if = "Option::is_none")]
+    pub total: Option<Decimal>,
+    pub lines: Vec<Line>,
+    pub outputs: IndexMap<String, serde_json::Value>,
+    pub reasons: Vec<Reason>,
+    pub trace: Vec<TraceStep>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Determination {
+    /// Pretty JSON, the CLI's `--format json`.
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// A value read from a parameter, for the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct Read {
+    pub value: Decimal,
+    pub effective_from: NaiveDate,
+}
+
+/// Builds a determination while a decision runs.
+pub struct Recorder {
+    trace_on: bool,
+    step: u32,
+    pub trace: Vec<TraceStep>,
+    pub lines: Vec<Line>,
+    pub reasons: Vec<Reason>,
+    pub warnings: Vec<Warning>,
+    pub outputs: IndexMap<String, serde_json::Value>,
+    pub missing: Vec<MissingFigure>,
+    pub outcome: Option<String>,
+    /// Case fields a charge needed that the case does not give.
+    pub absent: Vec<String>,
+    warned: Vec<(ParamId, NaiveDate)>,
+}
+
+impl Recorder {
+    pub fn new(trace_on: bool) -> Self {
+        Recorder {
+            trace_on,
+            step: 0,
+            trace: Vec::new(),
+            lines: Vec::new(),
+            reasons: Vec::new(),
+            warnings: Vec::new(),
+            outputs: IndexMap::new(),
+            missing: Vec::new(),
+            outcome: None,
+            absent: Vec::new(),
+            warned: Vec::new(),
+        }
+    }
+
+    /// Records a trace event (nothing when the trace is off).
+    pub fn event(&mut self, event: impl FnOnce() -> Event) {
+        if self.trace_on {
+            self.step += 1;
+            self.trace.push(TraceStep { step: self.step, event: event() });
+        }
+    }
+
+    /// Reads a scalar or table figure in force on `date`. A missing figure
+    /// is collected (every one the determination needs is reported) and
+    /// `None` returned; an assumed or supplied figure adds a warning.
+    pub fn param(&mut self, store: &ParamStore, id: ParamId, key: Option<&Arc<str>>, date: NaiveDate, line: Option<&Arc<str>>) -> Option<Read> {
+        let p = store.get(id)?;
+        match p.lookup(date, key.map(|k| &**k)) {
+            Lookup::Found { value, status, dated } => {
+                self.event(|| Event::Param {
+                    name: p.name.clone(),
+                    key: key.cloned(),
+                    date,
+                    value,
+                    unit: p.unit.clone(),
+                    status,
+                    effective_from: dated.from,
+                    source: dated.source.clone(),
+                    formula: dated.formula.clone(),
+                    line: line.cloned(),
+                });
+                if matches!(status, Status::Assumed | Status::Supplied) && !self.warned.contains(&(id, dated.from)) {
+                    self.warned.push((id, dated.from));
+                    let (code, what) = if status == Status::Assumed {
+                        ("ratebook::params::assumed_value", "an assumed figure, not an official one")
+                    } else {
+                        ("ratebook::params::supplied_value", "a figure supplied for this evaluation, not from the pack")
+                    };
+                    let note = dated.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                    let keytext = key.map(|k| format!("[{k}]")).unwrap_or_default();
+                    self.warnings.push(Warning {
+                        code,
+                        message: format!(
+                            "{}{keytext} = {value} (in force from {}) is {what}: {}{note}",
+                            p.name, dated.from, dated.source
+                        ),
+                        param: Some(p.name.clone()),
+                    });
+                }
+                Some(Read { value, effective_from: dated.from })
+            }
+            Lookup::Tiers { .. } => None,
+            Lookup::Missing(m) => {
+                if !self.missing.contains(&m) {
+                    self.missing.push(m);
+                }
+                None
+            }
+        }
+    }
+
+    /// Notes that `line` needed the case field `path`, which is absent.
+    pub fn absent(&mut self, path: &str, line: &str) {
+        let text = format!("`{path}` is required for the `{line}` line");
+        if !self.absent.contains(&text) {
+            self.absent.push(text);
+        }
+    }
+
+    pub fn add_line(&mut self, line: Line, exact: Decimal) {
+        self.event(|| Event::Line {
+            line: line.id.clone(),
+            from: line.from,
+            to: line.to,
+            quantity: line.quantity,
+            rate: line.rate,
+            exact,
+            amount: line.amount,
+        });
+        self.lines.push(line);
+    }
+
+    pub fn reason(&mut self, rule: Arc<str>, passed: bool, text: String, cite: Arc<str>) {
+        self.event(|| Event::Requirement { rule: rule.clone(), passed, cite: cite.clone() });
+        self.reasons.push(Reason { rule, passed, text, cite });
+    }
+
+    pub fn warn(&mut self, code: &'static str, message: String) {
+        self.warnings.push(Warning { code, message, param: None });
+    }
+
+    /// Sum of line amounts (each already rounded to the cent).
+    pub fn total(&self) -> Decimal {
+        self.lines.iter().map(|l| l.amount).sum()
+    }
+
+    pub fn finish(self, decision: &str, pack: &PackId, as_of: NaiveDate, total: Option<Decimal>, default_outcome: &str) -> Determination {
+        Determination {
+            decision: decision.to_string(),
+            pack: pack.clone(),
+            as_of,
+            outcome: self.outcome.unwrap_or_else(|| default_outcome.to_string()),
+            total,
+            lines: self.lines,
+            outputs: self.outputs,
+            reasons: self.reasons,
+            trace: self.trace,
+            warnings: self.warnings,
+        }
+    }
+}
+
+/// The amount of a line, rounded per the pack's rule (half-up to the cent).
+pub fn line_amount(exact: Decimal) -> Decimal {
+    let mut a = round_money(exact);
+    a.rescale(2);
+    a
+}

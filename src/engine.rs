@@ -1,0 +1,262 @@
+//! The engine: one per pack, built once (charges compiled, scripts compiled
+//! to ASTs), then `decide` is a pure function of (decision, case, options).
+
+use crate::case::{Case, Fact, FieldId, Schema};
+use crate::charges::{self, Charge};
+use crate::dates::{Period, parse_date};
+use crate::determination::{Determination, Recorder};
+use crate::error::{Error, ErrorKind, Location, MissingFigure, Result};
+use crate::pack::{DecisionSource, Pack};
+use crate::params::Override;
+use crate::script;
+use chrono::NaiveDate;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// How to evaluate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The date the determination is made as of; defaults to the case's
+    /// `as_of`, then to the decision's default date (a bill: the period end).
+    pub as_of: Option<NaiveDate>,
+    /// Record the explanation trace (on by default; off costs nothing).
+    pub trace: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { as_of: None, trace: true }
+    }
+}
+
+/// A declarative decision, compiled.
+#[derive(Debug)]
+pub struct Declarative {
+    pub title: String,
+    pub schema: Schema,
+    pub period: FieldId,
+    pub as_of: AsOf,
+    pub charges: Vec<Charge>,
+    pub cite: Option<Arc<str>>,
+}
+
+/// Where a declarative decision's default as-of date comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum AsOf {
+    PeriodEnd(FieldId),
+    PeriodStart(FieldId),
+    Date(FieldId),
+    Required,
+}
+
+enum Compiled {
+    Declarative(Box<Declarative>),
+    Script { file: String, ast: rhai::AST },
+}
+
+/// An engine for one pack.
+pub struct Engine {
+    pack: Arc<Pack>,
+    rhai: rhai::Engine,
+    decisions: BTreeMap<String, Compiled>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("pack", &self.pack.ident).finish()
+    }
+}
+
+impl Engine {
+    /// Compiles every decision of the pack.
+    pub fn new(pack: Pack) -> Result<Engine> {
+        let rhai = script::engine(&pack.limits);
+        let mut decisions = BTreeMap::new();
+        for (name, src) in &pack.decisions {
+            let compiled = match src {
+                DecisionSource::Declarative { file, def } => Compiled::Declarative(Box::new(compile_declarative(&pack, file, def)?)),
+                DecisionSource::Script { file, text } => Compiled::Script { file: file.clone(), ast: script::compile(&rhai, file, text)? },
+            };
+            decisions.insert(name.clone(), compiled);
+        }
+        Ok(Engine { pack: Arc::new(pack), rhai, decisions })
+    }
+
+    /// An engine over the pack with figures supplied for this evaluation
+    /// (`--set`); each supplied figure is flagged in determinations.
+    pub fn with_overrides(pack: Pack, overrides: &[Override]) -> Result<Engine> {
+        let mut pack = pack;
+        for o in overrides {
+            pack.params.supply(o)?;
+        }
+        Engine::new(pack)
+    }
+
+    pub fn pack(&self) -> &Pack {
+        &self.pack
+    }
+
+    pub fn decision_names(&self) -> impl Iterator<Item = &str> {
+        self.decisions.keys().map(String::as_str)
+    }
+
+    /// The declarative form of a decision, if it is one.
+    pub fn declarative(&self, name: &str) -> Option<&Declarative> {
+        match self.decisions.get(name)? {
+            Compiled::Declarative(d) => Some(d),
+            Compiled::Script { .. } => None,
+        }
+    }
+
+    /// Makes a determination.
+    pub fn decide(&self, decision: &str, case: &Case, options: &Options) -> Result<Determination> {
+        let Some(compiled) = self.decisions.get(decision) else {
+            let known: Vec<&str> = self.decision_names().collect();
+            let near = known
+                .iter()
+                .map(|k| (strsim::jaro_winkler(k, decision), *k))
+                .filter(|(s, _)| *s > 0.7)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, k)| format!("did you mean `{k}`? "))
+                .unwrap_or_default();
+            return Err(Error::input("ratebook::decision::unknown", format!("the pack `{}` has no decision `{decision}`", self.pack.ident.id))
+                .with_help(format!("{near}decisions in this pack: {}", known.join(", "))));
+        };
+        match compiled {
+            Compiled::Declarative(d) => self.decide_declarative(decision, d, case, options),
+            Compiled::Script { file, ast } => self.decide_script(decision, file, ast, case, options),
+        }
+    }
+
+    fn decide_declarative(&self, name: &str, d: &Declarative, case: &Case, options: &Options) -> Result<Determination> {
+        let facts = d.schema.check(case)?;
+        let Fact::Period(period) = *facts.get(d.period) else {
+            return Err(Error::input("ratebook::case::missing_field", format!("{}: the service period is required", case.name)));
+        };
+        let as_of = options.as_of.or_else(|| case.as_of()).or(match d.as_of {
+            AsOf::PeriodEnd(_) => Some(period.to),
+            AsOf::PeriodStart(_) => Some(period.from),
+            AsOf::Date(f) => match facts.get(f) {
+                Fact::Date(x) => Some(*x),
+                _ => None,
+            },
+            AsOf::Required => None,
+        });
+        let as_of = as_of.ok_or_else(|| Error::input("ratebook::case::no_as_of", "give the date of the determination with --as-of or `as_of:` in the case"))?;
+        let mut rec = Recorder::new(options.trace);
+        for c in &d.charges {
+            charges::evaluate(c, &facts, period, &self.pack.params, &mut rec);
+        }
+        if !rec.absent.is_empty() {
+            return Err(Error::input("ratebook::case::missing_field", format!("{}: {}", case.name, rec.absent.join("; ")))
+                .at(Location::file(case.name.clone())));
+        }
+        if !rec.missing.is_empty() {
+            return Err(missing_error(name, rec.missing));
+        }
+        self.proration_reason(d, period, &mut rec);
+        let total = rec.total();
+        Ok(rec.finish(name, &self.pack.ident, as_of, Some(total), "computed"))
+    }
+
+    /// States, once, that the period was split where rates changed.
+    fn proration_reason(&self, d: &Declarative, period: Period, rec: &mut Recorder) {
+        let mut cuts: Vec<NaiveDate> = rec.lines.iter().map(|l| l.from).filter(|f| *f > period.from).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        if cuts.is_empty() {
+            return;
+        }
+        let dates = cuts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
+        let text = format!(
+            "Rates changed on {dates} during the service period {} to {} ({} days); each charge is split by days and each part is charged at the rate in force, usage shared in proportion to days.",
+            period.from,
+            period.to,
+            period.days()
+        );
+        let cite = d.cite.clone().unwrap_or_else(|| Arc::from(""));
+        rec.reason(Arc::from("proration"), true, text, cite);
+    }
+
+    fn decide_script(&self, name: &str, file: &str, ast: &rhai::AST, case: &Case, options: &Options) -> Result<Determination> {
+        let as_of = options.as_of.or_else(|| case.as_of()).ok_or_else(|| {
+            Error::input("ratebook::case::no_as_of", "give the date of the determination with --as-of or `as_of:` in the case")
+        })?;
+        let state = script::ScriptState { pack: self.pack.clone(), as_of, rec: Recorder::new(options.trace) };
+        let (rec, result) = script::run(&self.rhai, ast, file, &case.value, state);
+        if !rec.missing.is_empty() {
+            return Err(missing_error(name, rec.missing));
+        }
+        result?;
+        if rec.outcome.is_none() {
+            return Err(Error::pack("ratebook::rule::no_outcome", format!("{file}: the decision ended without calling outcome(...)")).at(Location::file(file)));
+        }
+        let total = if rec.lines.is_empty() { None } else { Some(rec.total()) };
+        Ok(rec.finish(name, &self.pack.ident, as_of, total, "computed"))
+    }
+}
+
+fn missing_error(decision: &str, missing: Vec<MissingFigure>) -> Error {
+    let list = missing.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n");
+    let example = missing
+        .first()
+        .map(|m| format!("--set '{}{}@{}=VALUE'", m.param, m.key.as_ref().map(|k| format!("[{k}]")).unwrap_or_default(), m.date))
+        .unwrap_or_default();
+    let mut err = Error::new(
+        ErrorKind::MissingFigures,
+        "ratebook::params::unknown_value",
+        format!("the `{decision}` determination needs {} figure(s) this pack does not have:\n{list}", missing.len()),
+    )
+    .with_help(format!("supply each figure with {example}, or with an overlay pack (`extends: portland`) that gives the published value"));
+    err.missing = missing;
+    err
+}
+
+fn compile_declarative(pack: &Pack, file: &str, def: &crate::pack::format::RawDecision) -> Result<Declarative> {
+    let schema = Schema::compile(file, &def.inputs)?;
+    let bad = |m: String| Error::pack("ratebook::pack::bad_decision", format!("{file}: {m}")).at(Location::file(file));
+    let period = schema.field(&def.period).filter(|f| schema.is_period(*f)).ok_or_else(|| bad(format!("`period: {}` is not a period input", def.period)))?;
+    let as_of = match def.as_of.as_deref() {
+        None => AsOf::Required,
+        Some(p) => {
+            if let Some(base) = p.strip_suffix(".to").and_then(|b| schema.field(b)).filter(|f| schema.is_period(*f)) {
+                AsOf::PeriodEnd(base)
+            } else if let Some(base) = p.strip_suffix(".from").and_then(|b| schema.field(b)).filter(|f| schema.is_period(*f)) {
+                AsOf::PeriodStart(base)
+            } else if let Some(f) = schema.field(p).filter(|f| schema.is_date(*f)) {
+                AsOf::Date(f)
+            } else {
+                return Err(bad(format!("`as_of: {p}` is not a date input or a period's from/to")));
+            }
+        }
+    };
+    if let Some(c) = &def.cite
+        && !pack.citations.contains_key(c)
+    {
+        return Err(bad(format!("citation `{c}` is not in citations.yaml")));
+    }
+    let charges = charges::compile(pack, &schema, file, &def.charges)?;
+    Ok(Declarative { title: def.title.clone(), schema, period, as_of, charges, cite: def.cite.as_deref().map(Arc::from) })
+}
+
+/// Parses `--set` text: `PARAM=VALUE`, `PARAM[KEY]=VALUE`, `PARAM@DATE=VALUE`.
+pub fn parse_override(text: &str) -> Result<Override> {
+    let bad = || {
+        Error::input("ratebook::cli::bad_set", format!("`--set {text}` is not PARAM=VALUE, PARAM[KEY]=VALUE or PARAM[KEY]@DATE=VALUE"))
+            .with_help("example: --set 'water.base_per_day[quarterly]@2024-07-01=0.7500'")
+    };
+    let (lhs, value) = text.split_once('=').ok_or_else(bad)?;
+    let value = crate::money::parse_decimal(value).ok_or_else(bad)?;
+    let (lhs, from) = match lhs.split_once('@') {
+        Some((l, d)) => (l, Some(parse_date(d).ok_or_else(bad)?)),
+        None => (lhs, None),
+    };
+    let (param, key) = match lhs.split_once('[') {
+        Some((p, rest)) => (p, Some(rest.strip_suffix(']').ok_or_else(bad)?.to_string())),
+        None => (lhs, None),
+    };
+    if param.is_empty() {
+        return Err(bad());
+    }
+    Ok(Override { param: param.to_string(), key, from, value })
+}

@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Library map
+//!
+//! `pack` loads and validates rule packs; `engine` compiles them and makes
+//! determinations; `charges` evaluates declarative rate schedules; `script`
+//! hosts rhai decisions; `determination` is the result and its trace;
+//! `render` turns it into text; `testing` runs a pack's own tests; `api` is
+//! the JSON contract shared by the CLI and the wasm module.
+
+pub mod api;
+pub mod case;
+pub mod charges;
+pub mod dates;
+pub mod determination;
+pub mod engine;
+pub mod error;
+pub mod money;
+pub mod pack;
+pub mod params;
+pub mod render;
+pub mod script;
+pub mod testing;
+mod yaml;
+
+pub use case::Case;
+pub use determination::Determination;
+pub use engine::{Engine, Options};
+pub use error::{Error, ErrorKind, Result};
+pub use pack::Pack;

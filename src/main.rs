@@ -1,0 +1,173 @@
+//! The `ratebook` command: argument parsing, reading files and stdin,
+//! printing, and exit codes. Every operation is a call into the library.
+
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+use ratebook::api::{self, DecideRequest};
+use ratebook::dates::parse_date;
+use ratebook::error::{Error, Location};
+use ratebook::pack::{FolderLoader, Pack};
+use ratebook::render::Format;
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ratebook", version, about = "Water, sewer and stormwater determinations with their reasons, citations and sources")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make a determination (a bill, ...) for one case.
+    Decide {
+        /// The decision to make (`bill`, `due_dates`, ...).
+        decision: String,
+        /// The case file (YAML or JSON); `-` or nothing reads stdin.
+        case: Option<String>,
+        /// A pack folder; without it the embedded Portland pack is used.
+        #[arg(long)]
+        pack: Option<String>,
+        /// The date the determination is made as of (YYYY-MM-DD).
+        #[arg(long, value_parser = date_arg)]
+        as_of: Option<NaiveDate>,
+        /// Supply or override a figure: PARAM=VALUE, PARAM[KEY]=VALUE, PARAM[KEY]@DATE=VALUE.
+        #[arg(long = "set", value_name = "PARAM=VALUE")]
+        set: Vec<String>,
+        /// Output format.
+        #[arg(long, default_value = "text", value_parser = ["json", "text", "markdown", "letter"])]
+        format: String,
+    },
+    /// Run a pack's own tests (rules/<pack>/tests/*.yaml).
+    Test {
+        /// The pack folder; without it the embedded Portland pack.
+        pack: Option<String>,
+        /// Only the tests whose name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        #[arg(long, default_value = "text", value_parser = ["json", "text"])]
+        format: String,
+    },
+    /// The rate sheet in force on a date, with the source of every figure.
+    Params {
+        /// The pack folder; without it the embedded Portland pack.
+        pack: Option<String>,
+        /// The date (YYYY-MM-DD); required, the tool never reads the clock.
+        #[arg(long, value_parser = date_arg)]
+        at: NaiveDate,
+        /// Only parameters whose name starts with this.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = "text", value_parser = ["json", "text"])]
+        format: String,
+    },
+}
+
+fn date_arg(s: &str) -> Result<NaiveDate, String> {
+    parse_date(s).ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD)"))
+}
+
+fn load_pack(dir: Option<&str>) -> Result<Pack, Error> {
+    match dir {
+        None => Pack::portland(),
+        Some(d) => Pack::load(&FolderLoader, d),
+    }
+}
+
+fn read_case(path: Option<&str>) -> Result<(String, String), Error> {
+    match path {
+        None | Some("-") => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| Error::input("ratebook::io", format!("cannot read the case from stdin: {e}")))?;
+            Ok(("<stdin>".into(), s))
+        }
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(|e| Error::input("ratebook::io", format!("cannot read {p}: {e}")).at(Location::file(p)))?;
+            let text = String::from_utf8(bytes).map_err(|_| Error::input("ratebook::case::not_utf8", format!("{p} is not UTF-8 text")).at(Location::file(p)))?;
+            Ok((p.to_string(), text))
+        }
+    }
+}
+
+fn report(e: &Error, json: bool) -> ExitCode {
+    if json {
+        eprintln!("{}", api::error_json(e));
+    } else {
+        let color = std::io::stderr().is_terminal();
+        let handler = miette::GraphicalReportHandler::new_themed(if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() });
+        let mut out = String::new();
+        if handler.render_report(&mut out, e).is_ok() {
+            eprint!("{out}");
+        } else {
+            eprintln!("error[{}]: {}", e.code, e.message);
+        }
+    }
+    ExitCode::from(e.exit_code() as u8)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match cli.command {
+        Command::Decide { decision, case, pack, as_of, set, format } => {
+            let json = format == "json";
+            let run = || -> Result<String, Error> {
+                let pack = load_pack(pack.as_deref())?;
+                let (name, text) = read_case(case.as_deref())?;
+                let req = DecideRequest { decision: &decision, case_text: &text, case_name: &name, as_of, set: &set };
+                api::decide(&pack, &req, Format::parse(&format).unwrap_or(Format::Text))
+            };
+            match run() {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report(&e, json),
+            }
+        }
+        Command::Test { pack, filter, format } => {
+            let json = format == "json";
+            let run = || -> Result<ratebook::testing::Report, Error> {
+                let pack = load_pack(pack.as_deref())?;
+                ratebook::testing::run(&pack, filter.as_deref())
+            };
+            match run() {
+                Ok(r) => {
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                    } else {
+                        for c in &r.results {
+                            println!("{} {} ({})", if c.passed { "ok  " } else { "FAIL" }, c.name, c.file);
+                            for d in &c.differences {
+                                println!("       {d}");
+                            }
+                        }
+                        println!("\n{} passed, {} failed", r.passed(), r.failed());
+                    }
+                    if r.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+                }
+                Err(e) => report(&e, json),
+            }
+        }
+        Command::Params { pack, at, name, format } => match load_pack(pack.as_deref()) {
+            Ok(p) => {
+                let rows = api::rate_sheet(&p, at, name.as_deref());
+                if format == "json" {
+                    println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+                } else {
+                    print!("{}", api::rate_sheet_text(&p, at, &rows));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => report(&e, format == "json"),
+        },
+    }
+}

@@ -1,0 +1,189 @@
+//! The pack's file formats as written by rule authors (serde shapes).
+//! Validation and compilation into engine structures live in `pack` and
+//! `charges`; this module only names the keys (unknown keys are refused).
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawManifest {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub jurisdiction: Option<String>,
+    pub version: String,
+    #[serde(default = "usd")]
+    pub currency: String,
+    #[serde(default)]
+    pub rounding: Option<RawRounding>,
+    #[serde(default)]
+    pub calendar: Option<RawCalendar>,
+    #[serde(default)]
+    pub decisions: Vec<String>,
+    #[serde(default)]
+    pub extends: Option<String>,
+    #[serde(default)]
+    pub limits: Option<RawLimits>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+fn usd() -> String {
+    "USD".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRounding {
+    pub money: String,
+    pub places: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCalendar {
+    #[serde(default)]
+    pub holidays: Vec<String>,
+    #[serde(default)]
+    pub fiscal_year_starts: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_operations: Option<u64>,
+    pub max_call_levels: Option<usize>,
+    pub max_expr_depth: Option<usize>,
+    pub max_string_size: Option<usize>,
+    pub max_array_size: Option<usize>,
+    pub max_map_size: Option<usize>,
+}
+
+/// `params/*.yaml`: name -> parameter.
+pub type RawParamFile = IndexMap<String, Spanned<RawParam>>;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParam {
+    pub description: String,
+    pub unit: String,
+    #[serde(default)]
+    pub shape: Option<String>,
+    /// For tables: what the key is (a case field path), for readers.
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub keys: Vec<String>,
+    pub values: Vec<Spanned<RawValue>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawValue {
+    pub from: String,
+    pub status: String,
+    #[serde(default)]
+    pub value: Option<Spanned<serde_json::Value>>,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub formula: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub cite: Option<String>,
+    #[serde(default)]
+    pub adopted: Option<String>,
+}
+
+/// `charges/*.yaml`: a list of charges.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChargeFile {
+    pub charges: Vec<Spanned<RawCharge>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCharge {
+    pub id: String,
+    pub label: String,
+    #[serde(default)]
+    pub when: Option<serde_json::Value>,
+    pub quantity: serde_json::Value,
+    pub unit: String,
+    #[serde(default)]
+    pub per: Option<String>,
+    pub rate: String,
+    #[serde(default)]
+    pub rate_key: Option<String>,
+    #[serde(default)]
+    pub scale_percent: Option<String>,
+    #[serde(default)]
+    pub credit: bool,
+    pub cite: String,
+    #[serde(default)]
+    pub explain: Option<String>,
+    #[serde(default)]
+    pub not_applied: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `decisions/<name>.yaml`: a declarative decision.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDecision {
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub inputs: IndexMap<String, RawInput>,
+    /// The input holding the service period.
+    pub period: String,
+    /// The input whose date is the default as-of date.
+    #[serde(default)]
+    pub as_of: Option<String>,
+    pub charges: Vec<String>,
+    #[serde(default)]
+    pub cite: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInput {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default = "yes")]
+    pub required: bool,
+    #[serde(default)]
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub default: Option<serde_json::Value>,
+    #[serde(default)]
+    pub min: Option<String>,
+    #[serde(default)]
+    pub max: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `citations.yaml`: id -> citation.
+pub type RawCitations = IndexMap<String, RawCitation>;
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCitation {
+    pub title: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+}

@@ -1,0 +1,325 @@
+//! Effective-dated parameters: every number the rules use, with its dates,
+//! source, status and unit. Owns lookup ("the value in force on a date") and
+//! the change dates that drive proration. Knows nothing of cases or charges.
+
+use crate::error::{Location, MissingFigure};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// How sure a figure is (DESIGN.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Copied from an official source.
+    Published,
+    /// Arithmetic from published figures; carries its formula.
+    Derived,
+    /// No official figure: an analog or third-party figure, flagged in every
+    /// determination that uses it.
+    Assumed,
+    /// The City set a value on that date but the pack does not have it.
+    Unknown,
+    /// Supplied for one evaluation (`--set`), flagged in the determination.
+    Supplied,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Published => "published",
+            Status::Derived => "derived",
+            Status::Assumed => "assumed",
+            Status::Unknown => "unknown",
+            Status::Supplied => "supplied",
+        }
+    }
+}
+
+/// One figure: known, or known to exist but not held by the pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Figure {
+    Known(Decimal),
+    Unknown,
+    /// Supplied for one evaluation (`--set`), whatever the pack says.
+    Supplied(Decimal),
+}
+
+/// One step of a tier list: the rate applies to quantity up to `up_to`
+/// (cumulative), the last step has no upper bound.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tier {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub up_to: Option<Decimal>,
+    pub rate: Decimal,
+}
+
+/// The shape of a parameter's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    Scalar,
+    Table,
+    Tiers,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueData {
+    Scalar(Figure),
+    /// One figure per key, in the parameter's key order.
+    Table(Vec<Figure>),
+    Tiers(Vec<Tier>),
+    /// The whole value is unknown.
+    Unknown,
+}
+
+/// A value in force from `from` until the next dated value.
+#[derive(Debug, Clone)]
+pub struct DatedValue {
+    pub from: NaiveDate,
+    pub status: Status,
+    pub data: ValueData,
+    pub source: Arc<str>,
+    pub url: Option<Arc<str>>,
+    pub formula: Option<Arc<str>>,
+    pub note: Option<Arc<str>>,
+    pub cite: Option<Arc<str>>,
+    /// The date the figure was adopted, when known (for "as known on").
+    pub adopted: Option<NaiveDate>,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct Parameter {
+    pub name: Arc<str>,
+    pub description: Arc<str>,
+    pub unit: Arc<str>,
+    pub shape: Shape,
+    /// Table keys, in order (empty unless `shape` is `Table`).
+    pub keys: Vec<Arc<str>>,
+    /// Sorted by `from`, no two on the same date.
+    pub values: Vec<DatedValue>,
+    pub location: Location,
+}
+
+/// Index of a parameter in its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ParamId(pub usize);
+
+/// The result of asking for a figure on a date.
+#[derive(Debug, Clone)]
+pub enum Lookup<'a> {
+    Found {
+        value: Decimal,
+        status: Status,
+        dated: &'a DatedValue,
+    },
+    Tiers {
+        tiers: &'a [Tier],
+        dated: &'a DatedValue,
+    },
+    Missing(MissingFigure),
+}
+
+impl Parameter {
+    /// The dated value in force on `date`, if any.
+    pub fn dated_at(&self, date: NaiveDate) -> Option<&DatedValue> {
+        let n = self.values.partition_point(|v| v.from <= date);
+        n.checked_sub(1).and_then(|i| self.values.get(i))
+    }
+
+    pub fn key_index(&self, key: &str) -> Option<usize> {
+        self.keys.iter().position(|k| &**k == key)
+    }
+
+    /// The figure in force on `date`, for `key` when the parameter is a table.
+    pub fn lookup(&self, date: NaiveDate, key: Option<&str>) -> Lookup<'_> {
+        let missing = |source: String| {
+            Lookup::Missing(MissingFigure {
+                param: self.name.to_string(),
+                key: key.map(str::to_string),
+                date,
+                source,
+            })
+        };
+        let Some(dated) = self.dated_at(date) else {
+            let first = self
+                .values
+                .first()
+                .map(|v| v.from.to_string())
+                .unwrap_or_else(|| "(none)".into());
+            return missing(format!(
+                "no value before {first} in this pack; the figure in force on that date is not encoded"
+            ));
+        };
+        let unknown = || missing(dated.source.to_string());
+        match (&dated.data, key) {
+            (ValueData::Unknown, _) => unknown(),
+            (ValueData::Scalar(f), _) => found(f, dated).unwrap_or_else(unknown),
+            (ValueData::Table(figs), Some(k)) => match self.key_index(k).and_then(|i| figs.get(i)) {
+                Some(f) => found(f, dated).unwrap_or_else(unknown),
+                None => unknown(),
+            },
+            (ValueData::Tiers(t), _) => Lookup::Tiers { tiers: t, dated },
+            _ => unknown(),
+        }
+    }
+
+    /// Dates strictly inside (from, to) where a new value takes effect.
+    pub fn changes_within(&self, from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = NaiveDate> + '_ {
+        self.values
+            .iter()
+            .map(|v| v.from)
+            .filter(move |d| *d > from && *d < to)
+    }
+}
+
+fn found<'a>(f: &Figure, dated: &'a DatedValue) -> Option<Lookup<'a>> {
+    match f {
+        Figure::Known(v) => Some(Lookup::Found { value: *v, status: dated.status, dated }),
+        Figure::Supplied(v) => Some(Lookup::Found { value: *v, status: Status::Supplied, dated }),
+        Figure::Unknown => None,
+    }
+}
+
+/// All parameters of a pack, by name.
+#[derive(Debug, Clone, Default)]
+pub struct ParamStore {
+    params: Vec<Parameter>,
+    by_name: BTreeMap<Arc<str>, ParamId>,
+}
+
+impl ParamStore {
+    pub fn insert(&mut self, p: Parameter) -> ParamId {
+        if let Some(id) = self.by_name.get(&p.name) {
+            if let Some(slot) = self.params.get_mut(id.0) {
+                *slot = p;
+            }
+            return *id;
+        }
+        let id = ParamId(self.params.len());
+        self.by_name.insert(p.name.clone(), id);
+        self.params.push(p);
+        id
+    }
+
+    pub fn id(&self, name: &str) -> Option<ParamId> {
+        self.by_name.get(name).copied()
+    }
+
+    pub fn get(&self, id: ParamId) -> Option<&Parameter> {
+        self.params.get(id.0)
+    }
+
+    pub fn get_mut(&mut self, id: ParamId) -> Option<&mut Parameter> {
+        self.params.get_mut(id.0)
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Parameter> {
+        self.id(name).and_then(|id| self.get(id))
+    }
+
+    /// Parameters in name order.
+    pub fn iter(&self) -> impl Iterator<Item = &Parameter> {
+        self.by_name.values().filter_map(|id| self.params.get(id.0))
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(|k| &**k)
+    }
+}
+
+/// A figure supplied for one evaluation (`--set`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    pub param: String,
+    pub key: Option<String>,
+    /// With a date: a value in force from that date (until the pack's next
+    /// dated value). Without: the figure for every date.
+    pub from: Option<NaiveDate>,
+    pub value: Decimal,
+}
+
+impl ParamStore {
+    /// Applies a supplied figure. Its status is `supplied`, so every
+    /// determination that uses it says so.
+    pub fn supply(&mut self, o: &Override) -> crate::error::Result<()> {
+        use crate::error::Error;
+        let names: Vec<String> = self.names().map(str::to_string).collect();
+        let id = self.id(&o.param).ok_or_else(|| {
+            Error::input("ratebook::cli::unknown_param", format!("`--set`: there is no parameter `{}`", o.param)).with_help(
+                names
+                    .iter()
+                    .map(|n| (strsim::jaro_winkler(n, &o.param), n))
+                    .filter(|(s, _)| *s > 0.8)
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, n)| format!("did you mean `{n}`?"))
+                    .unwrap_or_else(|| "`ratebook params` lists them".into()),
+            )
+        })?;
+        let Some(p) = self.get_mut(id) else { return Ok(()) };
+        let key_index = match (&o.key, p.shape) {
+            (Some(k), Shape::Table) => Some(p.key_index(k).ok_or_else(|| {
+                Error::input("ratebook::cli::unknown_key", format!("`--set`: `{}` has no key `{k}`; keys: {}", o.param, p.keys.join(", ")))
+            })?),
+            (None, Shape::Scalar) => None,
+            (None, Shape::Table) => {
+                return Err(Error::input("ratebook::cli::unknown_key", format!("`--set`: `{}` is a table; say which key: {}[KEY]=VALUE", o.param, o.param)));
+            }
+            _ => return Err(Error::input("ratebook::cli::bad_set", format!("`--set`: `{}` cannot be set this way", o.param))),
+        };
+        let nkeys = p.keys.len();
+        let apply = |data: &mut ValueData| match (data, key_index) {
+            (ValueData::Table(figs), Some(i)) => {
+                if let Some(f) = figs.get_mut(i) {
+                    *f = Figure::Supplied(o.value);
+                }
+            }
+            (d @ ValueData::Unknown, Some(i)) => {
+                let mut figs = vec![Figure::Unknown; nkeys];
+                if let Some(f) = figs.get_mut(i) {
+                    *f = Figure::Supplied(o.value);
+                }
+                *d = ValueData::Table(figs);
+            }
+            (d, None) => *d = ValueData::Scalar(Figure::Supplied(o.value)),
+            _ => {}
+        };
+        let template = |from: NaiveDate, base: Option<&DatedValue>| DatedValue {
+            from,
+            status: base.map(|b| b.status).unwrap_or(Status::Unknown),
+            data: base.map(|b| b.data.clone()).unwrap_or(ValueData::Unknown),
+            source: Arc::from("supplied with --set"),
+            url: None,
+            formula: None,
+            note: None,
+            cite: None,
+            adopted: None,
+            location: crate::error::Location::file("--set"),
+        };
+        match o.from {
+            Some(from) => {
+                let i = p.values.partition_point(|v| v.from < from);
+                if p.values.get(i).is_none_or(|v| v.from != from) {
+                    let base = p.dated_at(from).cloned();
+                    p.values.insert(i, template(from, base.as_ref()));
+                }
+                if let Some(v) = p.values.get_mut(i) {
+                    apply(&mut v.data);
+                }
+            }
+            None => {
+                let first = p.values.first().map(|v| v.from);
+                if first.is_none_or(|f| f > NaiveDate::MIN) {
+                    p.values.insert(0, template(NaiveDate::MIN, None));
+                }
+                for v in p.values.iter_mut() {
+                    apply(&mut v.data);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! Renders a determination for people: plain text for a terminal, markdown
+//! for tickets and reports, and a letter for the customer. JSON is the
+//! determination's own serialization (see `determination`). Pure.
+
+use crate::determination::{Determination, Event};
+use crate::money::money_text;
+use crate::pack::Pack;
+use std::fmt::Write;
+
+/// Output formats of `decide`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Text,
+    Markdown,
+    Letter,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "json" => Some(Format::Json),
+            "text" => Some(Format::Text),
+            "markdown" | "md" => Some(Format::Markdown),
+            "letter" => Some(Format::Letter),
+            _ => None,
+        }
+    }
+}
+
+/// Renders in the given format.
+pub fn render(d: &Determination, pack: &Pack, format: Format) -> String {
+    match format {
+        Format::Json => {
+            let mut s = d.to_json_string();
+            s.push('\n');
+            s
+        }
+        Format::Text => text(d, pack),
+        Format::Markdown => markdown(d, pack),
+        Format::Letter => letter(d, pack),
+    }
+}
+
+fn cite_text(pack: &Pack, id: &str) -> String {
+    match pack.citation(id) {
+        Some(c) if !id.is_empty() => format!("{id}: {}", c.title),
+        _ => id.to_string(),
+    }
+}
+
+fn header(d: &Determination) -> String {
+    let short = d.pack.digest.get(..19).unwrap_or(&d.pack.digest);
+    format!(
+        "{} for pack {} {} ({short}…), as of {}: {}",
+        d.decision, d.pack.id, d.pack.version, d.as_of, d.outcome
+    )
+}
+
+/// Sources of the figures used, from the trace (one per parameter value).
+fn sources(d: &Determination) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in &d.trace {
+        if let Event::Param { name, key, value, unit, status, effective_from, source, formula, .. } = &s.event {
+            let k = key.as_ref().map(|k| format!("[{k}]")).unwrap_or_default();
+            let f = formula.as_ref().map(|f| format!("; formula: {f}")).unwrap_or_default();
+            let line = format!("{name}{k} = {value} {unit} from {effective_from} ({}): {source}{f}", status.as_str());
+            if !out.contains(&line) {
+                out.push(line);
+            }
+        }
+    }
+    out
+}
+
+/// Plain text: lines with quantities, rates and amounts, then the reasons
+/// with citations, warnings and the sources of every figure.
+pub fn text(d: &Determination, pack: &Pack) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{}", header(d));
+    if !d.lines.is_empty() {
+        let _ = writeln!(o);
+        let _ = writeln!(o, "{:<36} {:<10}  {:<10} {:>22} {:>9} {:>10}", "line", "from", "to", "quantity", "rate", "amount");
+        for l in &d.lines {
+            let q = format!("{} {}", l.quantity, l.unit);
+            let _ = writeln!(o, "{:<36} {:<10}  {:<10} {:>22} {:>9} {:>10}", l.label, l.from, l.to, q, l.rate, money_text(l.amount));
+            if let Some(b) = &l.basis {
+                let _ = writeln!(o, "    basis: {b}");
+            }
+        }
+        if let Some(t) = d.total {
+            let _ = writeln!(o, "{:>102}", format!("total {}", money_text(t)));
+        }
+    }
+    if !d.outputs.is_empty() {
+        let _ = writeln!(o, "\noutputs");
+        for (k, v) in &d.outputs {
+            let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            let _ = writeln!(o, "  {k}: {v}");
+        }
+    }
+    if !d.reasons.is_empty() {
+        let _ = writeln!(o, "\nreasons");
+        for r in &d.reasons {
+            let mark = if r.passed { "✓" } else { "✗" };
+            let _ = writeln!(o, "  {mark} {}\n      [{}]", r.text, cite_text(pack, &r.cite));
+        }
+    }
+    if !d.warnings.is_empty() {
+        let _ = writeln!(o, "\nwarnings");
+        for w in &d.warnings {
+            let _ = writeln!(o, "  ! {}", w.message);
+        }
+    }
+    let src = sources(d);
+    if !src.is_empty() {
+        let _ = writeln!(o, "\nsources");
+        for s in src {
+            let _ = writeln!(o, "  {s}");
+        }
+    }
+    o
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// Markdown: a table of lines, then reasons, warnings and sources.
+pub fn markdown(d: &Determination, pack: &Pack) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "### {}\n", md_escape(&header(d)));
+    if !d.lines.is_empty() {
+        let _ = writeln!(o, "| line | from | to | quantity | rate | amount | citation |");
+        let _ = writeln!(o, "|---|---|---|---:|---:|---:|---|");
+        for l in &d.lines {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} {} | {} | {} | {} |",
+                md_escape(&l.label),
+                l.from,
+                l.to,
+                l.quantity,
+                md_escape(&l.unit),
+                l.rate,
+                money_text(l.amount),
+                md_escape(&l.cite)
+            );
+        }
+        if let Some(t) = d.total {
+            let _ = writeln!(o, "| **total** | | | | | **{}** | |", money_text(t));
+        }
+    }
+    if !d.outputs.is_empty() {
+        let _ = writeln!(o, "\n**Outputs**\n");
+        for (k, v) in &d.outputs {
+            let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            let _ = writeln!(o, "- `{k}`: {}", md_escape(&v));
+        }
+    }
+    if !d.reasons.is_empty() {
+        let _ = writeln!(o, "\n**Reasons**\n");
+        for r in &d.reasons {
+            let mark = if r.passed { "✓" } else { "✗" };
+            let _ = writeln!(o, "- {mark} {} _({})_", md_escape(&r.text), md_escape(&cite_text(pack, &r.cite)));
+        }
+    }
+    if !d.warnings.is_empty() {
+        let _ = writeln!(o, "\n**Warnings**\n");
+        for w in &d.warnings {
+            let _ = writeln!(o, "- ⚠ {}", md_escape(&w.message));
+        }
+    }
+    let src = sources(d);
+    if !src.is_empty() {
+        let _ = writeln!(o, "\n**Sources**\n");
+        for s in src {
+            let _ = writeln!(o, "- {}", md_escape(&s));
+        }
+    }
+    o
+}
+
+/// Plain-language text a supervisor can put in a letter to the customer.
+pub fn letter(d: &Determination, pack: &Pack) -> String {
+    let mut o = String::new();
+    let who = pack.jurisdiction.as_deref().unwrap_or(&pack.title);
+    if let (Some(total), Some(first), Some(last)) = (d.total, d.lines.iter().map(|l| l.from).min(), d.lines.iter().map(|l| l.to).max()) {
+        let _ = writeln!(o, "Your charges for service from {first} to {last} come to ${}.", money_text(total));
+        let _ = writeln!(o, "\nHow they are calculated:");
+        for l in &d.lines {
+            let _ = writeln!(o, "  - {}, {} to {}: {} {} at ${} = ${}", l.label, l.from, l.to, l.quantity, l.unit, l.rate, money_text(l.amount));
+        }
+    } else {
+        let _ = writeln!(o, "Result: {}.", d.outcome.replace('_', " "));
+    }
+    let reasons: Vec<_> = d.reasons.iter().collect();
+    if !reasons.is_empty() {
+        let _ = writeln!(o, "\nThe rules that apply:");
+        for r in reasons {
+            let _ = writeln!(o, "  - {} ({})", r.text, cite_text(pack, &r.cite));
+        }
+    }
+    if !d.warnings.is_empty() {
+        let _ = writeln!(o, "\nPlease note: some figures used are not official published figures and are being confirmed:");
+        for w in &d.warnings {
+            let _ = writeln!(o, "  - {}", w.message);
+        }
+    }
+    let _ = writeln!(o, "\n{who}. Determination made with rule pack {} version {} ({}).", d.pack.id, d.pack.version, d.pack.digest);
+    o
+}

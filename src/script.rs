@@ -1,0 +1,360 @@
+//! rhai, configured in exactly one place: every sandbox limit set, strict
+//! variables, no `eval`, no modules, no printing. Decisions written in rhai
+//! are compiled once per pack and run with a fresh `Scope` per case. The host
+//! API (param reads, proration periods, lines, requirements, outcome,
+//! outputs, notes, dates) records everything in the determination's trace.
+//!
+//! Host functions reach the running evaluation through a thread-local slot
+//! that is filled for the duration of one `run` and always emptied after it,
+//! so one compiled engine serves every thread.
+
+use crate::dates::{Calendar, Period, parse_date};
+use crate::determination::{Event, Line, Recorder, display_quantity, line_amount};
+use crate::error::{Error, ErrorKind, Location, Result};
+use crate::money::{round_half_up, round_money};
+use crate::pack::{Limits, Pack};
+use crate::params::ParamStore;
+use chrono::NaiveDate;
+use rhai::{Array, Dynamic, EvalAltResult, Map, Position, Scope, AST};
+use rust_decimal::Decimal;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// The state a running script's host calls read and write.
+pub struct ScriptState {
+    pub pack: Arc<Pack>,
+    pub as_of: NaiveDate,
+    pub rec: Recorder,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<ScriptState>> = const { RefCell::new(None) };
+}
+
+type HostResult<T> = std::result::Result<T, Box<EvalAltResult>>;
+
+fn host_err(msg: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(Dynamic::from(msg.into()), Position::NONE))
+}
+
+fn with_state<T>(f: impl FnOnce(&mut ScriptState) -> HostResult<T>) -> HostResult<T> {
+    STATE.with(|s| match s.try_borrow_mut() {
+        Ok(mut guard) => match guard.as_mut() {
+            Some(st) => f(st),
+            None => Err(host_err("host function called outside a decision")),
+        },
+        Err(_) => Err(host_err("host function re-entered")),
+    })
+}
+
+fn date_arg(s: &str) -> HostResult<NaiveDate> {
+    parse_date(s).ok_or_else(|| host_err(format!("`{s}` is not a date (YYYY-MM-DD)")))
+}
+
+fn dec(d: &Dynamic) -> HostResult<Decimal> {
+    if let Some(x) = d.clone().try_cast::<Decimal>() {
+        return Ok(x);
+    }
+    if let Ok(i) = d.as_int() {
+        return Ok(Decimal::from(i));
+    }
+    if let Some(s) = d.clone().try_cast::<rhai::ImmutableString>() {
+        return crate::money::parse_decimal(&s).ok_or_else(|| host_err(format!("`{s}` is not a number")));
+    }
+    Err(host_err(format!("expected a number, got {}", d.type_name())))
+}
+
+fn read_param(name: &str, key: Option<&str>, date: Option<NaiveDate>) -> HostResult<Dynamic> {
+    with_state(|st| {
+        let store: &ParamStore = &st.pack.params;
+        let id = store.id(name).ok_or_else(|| host_err(format!("parameter `{name}` is not defined in the pack")))?;
+        let at = date.unwrap_or(st.as_of);
+        let key: Option<Arc<str>> = key.map(Arc::from);
+        match st.rec.param(store, id, key.as_ref(), at, None) {
+            Some(r) => Ok(Dynamic::from(r.value)),
+            // The missing figure is recorded; the decision fails after the
+            // script ends with every missing figure listed. Stop here.
+            None => Err(host_err(MISSING_MARK)),
+        }
+    })
+}
+
+const MISSING_MARK: &str = "\u{0}missing-figure";
+
+fn map_get<'a>(m: &'a Map, k: &str) -> Option<&'a Dynamic> {
+    m.get(k)
+}
+
+fn text(m: &Map, k: &str) -> Option<String> {
+    map_get(m, k).map(|v| v.to_string())
+}
+
+fn add_line(m: Map) -> HostResult<Dynamic> {
+    with_state(|st| {
+        let id = text(&m, "id").ok_or_else(|| host_err("add_line needs `id`"))?;
+        let quantity = map_get(&m, "quantity").map(dec).transpose()?.unwrap_or(Decimal::ONE);
+        let rate = map_get(&m, "rate").map(dec).transpose()?.unwrap_or(Decimal::ZERO);
+        let exact = match map_get(&m, "amount") {
+            Some(a) => dec(a)?,
+            None => quantity * rate,
+        };
+        let from = text(&m, "from").map(|s| date_arg(&s)).transpose()?.unwrap_or(st.as_of);
+        let to = text(&m, "to").map(|s| date_arg(&s)).transpose()?.unwrap_or(from);
+        let cite = text(&m, "cite").ok_or_else(|| host_err(format!("add_line `{id}` needs `cite`")))?;
+        if !st.pack.citations.contains_key(&cite) {
+            return Err(host_err(format!("citation `{cite}` is not in citations.yaml")));
+        }
+        let line = Line {
+            id: Arc::from(id.as_str()),
+            label: Arc::from(text(&m, "label").unwrap_or_else(|| id.clone()).as_str()),
+            quantity: display_quantity(quantity),
+            unit: Arc::from(text(&m, "unit").unwrap_or_default().as_str()),
+            rate,
+            amount: line_amount(exact),
+            from,
+            to,
+            cite: Arc::from(cite.as_str()),
+            source: Arc::from(text(&m, "source").unwrap_or_default().as_str()),
+            basis: text(&m, "basis"),
+        };
+        let amount = line.amount;
+        st.rec.add_line(line, exact);
+        Ok(Dynamic::from(amount))
+    })
+}
+
+fn require(rule: &str, passed: bool, why: &str, cite: &str) -> HostResult<bool> {
+    with_state(|st| {
+        if !st.pack.citations.contains_key(cite) {
+            return Err(host_err(format!("citation `{cite}` is not in citations.yaml")));
+        }
+        st.rec.reason(Arc::from(rule), passed, why.to_string(), Arc::from(cite));
+        Ok(passed)
+    })
+}
+
+fn to_json(v: &Dynamic) -> serde_json::Value {
+    if let Some(d) = v.clone().try_cast::<Decimal>() {
+        return serde_json::Value::String(d.to_string());
+    }
+    if let Ok(i) = v.as_int() {
+        return serde_json::Value::from(i);
+    }
+    if let Ok(b) = v.as_bool() {
+        return serde_json::Value::Bool(b);
+    }
+    if v.is_unit() {
+        return serde_json::Value::Null;
+    }
+    if let Some(a) = v.clone().try_cast::<Array>() {
+        return serde_json::Value::Array(a.iter().map(to_json).collect());
+    }
+    if let Some(m) = v.clone().try_cast::<Map>() {
+        let mut sorted: Vec<_> = m.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        return serde_json::Value::Object(sorted.into_iter().map(|(k, v)| (k.to_string(), to_json(v))).collect());
+    }
+    serde_json::Value::String(v.to_string())
+}
+
+/// A case value as a script sees it: numbers are decimals, dates are text.
+pub fn from_json(v: &serde_json::Value) -> Dynamic {
+    match v {
+        serde_json::Value::Null => Dynamic::UNIT,
+        serde_json::Value::Bool(b) => Dynamic::from(*b),
+        serde_json::Value::Number(n) => match crate::money::decimal_from_json_number(n) {
+            Some(d) => Dynamic::from(d),
+            None => Dynamic::UNIT,
+        },
+        serde_json::Value::String(s) => Dynamic::from(s.clone()),
+        serde_json::Value::Array(a) => Dynamic::from_array(a.iter().map(from_json).collect()),
+        serde_json::Value::Object(o) => {
+            let mut m = Map::new();
+            for (k, v) in o {
+                m.insert(k.as_str().into(), from_json(v));
+            }
+            Dynamic::from_map(m)
+        }
+    }
+}
+
+fn periods(from: &str, to: &str, names: Array) -> HostResult<Array> {
+    let from = date_arg(from)?;
+    let to = date_arg(to)?;
+    if to <= from {
+        return Err(host_err(format!("periods: {to} is not after {from}")));
+    }
+    with_state(|st| {
+        let mut ids = Vec::new();
+        for n in &names {
+            let n = n.to_string();
+            ids.push(st.pack.params.id(&n).ok_or_else(|| host_err(format!("parameter `{n}` is not defined in the pack")))?);
+        }
+        let whole = Period { from, to };
+        let parts = crate::charges::segments(&st.pack.params, &ids, whole);
+        let mut out = Array::new();
+        for p in parts {
+            let label: Arc<str> = Arc::from("periods");
+            st.rec.event(|| Event::Split {
+                line: label,
+                from: p.from,
+                to: p.to,
+                days: p.days(),
+                period_days: whole.days(),
+                quantity: Decimal::from(p.days()),
+            });
+            let mut m = Map::new();
+            m.insert("from".into(), Dynamic::from(p.from.to_string()));
+            m.insert("to".into(), Dynamic::from(p.to.to_string()));
+            m.insert("days".into(), Dynamic::from(p.days()));
+            out.push(Dynamic::from_map(m));
+        }
+        Ok(out)
+    })
+}
+
+fn calendar_op(f: impl FnOnce(&Calendar) -> Option<NaiveDate>) -> HostResult<String> {
+    with_state(|st| f(&st.pack.calendar).map(|d| d.to_string()).ok_or_else(|| host_err("date out of range")))
+}
+
+/// Builds the one configured rhai engine for a pack.
+pub fn engine(limits: &Limits) -> rhai::Engine {
+    let mut e = rhai::Engine::new();
+    e.set_max_operations(limits.max_operations)
+        .set_max_call_levels(limits.max_call_levels)
+        .set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth)
+        .set_max_string_size(limits.max_string_size)
+        .set_max_array_size(limits.max_array_size)
+        .set_max_map_size(limits.max_map_size)
+        .set_max_variables(1_000)
+        .set_max_functions(1_000)
+        .set_strict_variables(true)
+        .set_fail_on_invalid_map_property(true);
+    e.disable_symbol("eval");
+    e.on_print(|_| {});
+    e.on_debug(|_, _, _| {});
+
+    e.register_fn("param", |n: &str| read_param(n, None, None));
+    e.register_fn("param", |n: &str, k: &str| read_param(n, Some(k), None));
+    e.register_fn("param_at", |n: &str, d: &str| read_param(n, None, Some(date_arg(d)?)));
+    e.register_fn("param_at", |n: &str, k: &str, d: &str| read_param(n, Some(k), Some(date_arg(d)?)));
+    e.register_fn("periods", periods);
+    e.register_fn("add_line", add_line);
+    e.register_fn("require", require);
+    e.register_fn("outcome", |o: &str| with_state(|st| {
+        st.rec.outcome = Some(o.to_string());
+        Ok(())
+    }));
+    e.register_fn("output", |k: &str, v: Dynamic| with_state(|st| {
+        let value = to_json(&v);
+        let name = k.to_string();
+        let shown = value.clone();
+        st.rec.event(|| Event::Output { name: name.clone(), value: shown });
+        st.rec.outputs.insert(name, value);
+        Ok(())
+    }));
+    e.register_fn("note", |t: &str| with_state(|st| {
+        let text = t.to_string();
+        st.rec.event(|| Event::Note { text });
+        Ok(())
+    }));
+    e.register_fn("warn", |t: &str| with_state(|st| {
+        st.rec.warn("ratebook::rule::warning", t.to_string());
+        Ok(())
+    }));
+    e.register_fn("round_money", |d: Decimal| round_money(d));
+    e.register_fn("round_half_up", |d: Decimal, p: i64| round_half_up(d, p.clamp(0, 28) as u32));
+    e.register_fn("decimal", |d: Dynamic| dec(&d));
+    e.register_fn("date", |s: &str| date_arg(s).map(|d| d.to_string()));
+    e.register_fn("days_between", |a: &str, b: &str| -> HostResult<i64> { Ok((date_arg(b)? - date_arg(a)?).num_days()) });
+    e.register_fn("add_days", |a: &str, n: i64| -> HostResult<String> {
+        let d = date_arg(a)?;
+        d.checked_add_signed(chrono::Duration::days(n)).map(|d| d.to_string()).ok_or_else(|| host_err("date out of range"))
+    });
+    e.register_fn("add_business_days", |a: &str, n: i64| -> HostResult<String> {
+        let d = date_arg(a)?;
+        calendar_op(|c| c.add_business_days(d, n))
+    });
+    e.register_fn("is_business_day", |a: &str| -> HostResult<bool> {
+        let d = date_arg(a)?;
+        with_state(|st| Ok(st.pack.calendar.is_business_day(d)))
+    });
+    e
+}
+
+/// Compiles a decision script, mapping syntax errors to file:line:col.
+pub fn compile(engine: &rhai::Engine, file: &str, text: &str) -> Result<AST> {
+    // Strict variables: the compiler must know the names every script gets.
+    let mut scope = Scope::new();
+    scope.push_constant("facts", Dynamic::from_map(Map::new()));
+    scope.push_constant("as_of", String::new());
+    engine.compile_with_scope(&scope, text).map_err(|e| {
+        let pos = e.1;
+        let mut err = Error::pack("ratebook::rule::syntax", format!("{file}: {}", e.0));
+        if let (Some(line), Some(col)) = (pos.line(), pos.position()) {
+            err = err
+                .at(Location::at(file, line as u64, col as u64))
+                .with_snippet(crate::error::snippet_at(file, text, line as u64, col as u64));
+        } else {
+            err = err.at(Location::file(file));
+        }
+        err
+    })
+}
+
+/// Runs a compiled decision script against a case.
+pub fn run(engine: &rhai::Engine, ast: &AST, file: &str, case: &serde_json::Value, state: ScriptState) -> (Recorder, Result<()>) {
+    let mut scope = Scope::new();
+    scope.push_constant("facts", from_json(case));
+    scope.push_constant("as_of", state.as_of.to_string());
+    STATE.with(|s| {
+        if let Ok(mut slot) = s.try_borrow_mut() {
+            *slot = Some(state);
+        }
+    });
+    let outcome = engine.run_ast_with_scope(&mut scope, ast);
+    let state = STATE.with(|s| s.try_borrow_mut().ok().and_then(|mut slot| slot.take()));
+    let rec = state.map(|s| s.rec).unwrap_or_else(|| Recorder::new(false));
+    let result = outcome.map_err(|e| script_error(file, &e));
+    (rec, result)
+}
+
+fn script_error(file: &str, e: &EvalAltResult) -> Error {
+    let pos = e.position();
+    let (code, kind, msg) = match e {
+        EvalAltResult::ErrorRuntime(v, _) if v.to_string() == MISSING_MARK => {
+            ("ratebook::params::unknown_value", ErrorKind::MissingFigures, "figures the case needs are missing".to_string())
+        }
+        EvalAltResult::ErrorTooManyOperations(_) => (
+            "ratebook::rule::limit_operations",
+            ErrorKind::Pack,
+            format!("{file}: the rule ran more operations than its limit (a loop that does not end?)"),
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => (
+            "ratebook::rule::limit_call_depth",
+            ErrorKind::Pack,
+            format!("{file}: the rule called functions deeper than its limit (recursion that does not end?)"),
+        ),
+        EvalAltResult::ErrorDataTooLarge(what, _) => (
+            "ratebook::rule::limit_size",
+            ErrorKind::Pack,
+            format!("{file}: {what} grew past its limit"),
+        ),
+        EvalAltResult::ErrorTooManyVariables(_) | EvalAltResult::ErrorTooManyModules(_) => {
+            ("ratebook::rule::limit_size", ErrorKind::Pack, format!("{file}: {e}"))
+        }
+        EvalAltResult::ErrorPropertyNotFound(p, _) | EvalAltResult::ErrorVariableNotFound(p, _) => (
+            "ratebook::rule::missing_value",
+            ErrorKind::Input,
+            format!("{file}: the rule needs `{p}`, which the case does not give"),
+        ),
+        _ => ("ratebook::rule::runtime", ErrorKind::Pack, format!("{file}: {e}")),
+    };
+    let mut err = Error::new(kind, code, msg);
+    if let (Some(line), Some(col)) = (pos.line(), pos.position()) {
+        err = err.at(Location::at(file, line as u64, col as u64));
+    } else {
+        err = err.at(Location::file(file));
+    }
+    err
+}

@@ -1,0 +1,195 @@
+//! A pack's own tests (`rules/<pack>/tests/*.yaml`): cases with partial
+//! expectations, run against the pack, with a readable difference for each
+//! failure. Expectations compare the public JSON of the determination (or of
+//! the error), so a test says exactly what a user would see.
+//!
+//! ```yaml
+//! decision: bill
+//! cases:
+//!   - name: FY23-24 typical quarterly water bill
+//!     case: { ... }
+//!     as_of: 2024-01-01          # optional
+//!     set: ["PARAM[KEY]@DATE=VALUE"]   # optional overrides
+//!     expect:                    # any part of the determination JSON
+//!       total: "168.66"
+//!       lines: [ { id: water.volume, amount: "105.09" }, ... ]   # lists match in full length
+//!   - name: a missing figure fails
+//!     case: { ... }
+//!     expect_error: { code: ratebook::params::unknown_value }
+//! ```
+
+use crate::case::Case;
+use crate::engine::{Engine, Options, parse_override};
+use crate::error::{Error, ErrorKind, Result};
+use crate::pack::Pack;
+use crate::dates::parse_date;
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    decision: String,
+    #[serde(default)]
+    description: Option<String>,
+    cases: Vec<TestCase>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestCase {
+    name: String,
+    case: Value,
+    #[serde(default)]
+    as_of: Option<String>,
+    #[serde(default)]
+    set: Vec<String>,
+    #[serde(default)]
+    expect: Option<Value>,
+    #[serde(default)]
+    expect_error: Option<Value>,
+    #[serde(default)]
+    decision: Option<String>,
+}
+
+/// The outcome of one test case.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CaseResult {
+    pub file: String,
+    pub name: String,
+    pub passed: bool,
+    /// One line per difference: `path: expected X, got Y`.
+    pub differences: Vec<String>,
+}
+
+/// The outcome of a pack's test run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Report {
+    pub results: Vec<CaseResult>,
+}
+
+impl Report {
+    pub fn passed(&self) -> usize {
+        self.results.iter().filter(|r| r.passed).count()
+    }
+    pub fn failed(&self) -> usize {
+        self.results.len() - self.passed()
+    }
+}
+
+/// Runs every test of the pack whose name contains `filter`.
+pub fn run(pack: &Pack, filter: Option<&str>) -> Result<Report> {
+    let base = Engine::new(pack.clone())?;
+    let mut engines: IndexMap<Vec<String>, Engine> = IndexMap::new();
+    let mut report = Report::default();
+    for (file, text) in &pack.tests {
+        let tf: TestFile = crate::yaml::parse(file, text, "ratebook::test::yaml", ErrorKind::Pack)?;
+        let _ = &tf.description;
+        for tc in tf.cases {
+            if filter.is_some_and(|f| !tc.name.contains(f)) {
+                continue;
+            }
+            let decision = tc.decision.clone().unwrap_or_else(|| tf.decision.clone());
+            let engine = if tc.set.is_empty() {
+                &base
+            } else {
+                if !engines.contains_key(&tc.set) {
+                    let overrides = tc.set.iter().map(|s| parse_override(s)).collect::<Result<Vec<_>>>()?;
+                    engines.insert(tc.set.clone(), Engine::with_overrides(pack.clone(), &overrides)?);
+                }
+                match engines.get(&tc.set) {
+                    Some(e) => e,
+                    None => &base,
+                }
+            };
+            report.results.push(run_case(engine, file, &decision, &tc));
+        }
+    }
+    Ok(report)
+}
+
+fn run_case(engine: &Engine, file: &str, decision: &str, tc: &TestCase) -> CaseResult {
+    let mut diffs = Vec::new();
+    let as_of = tc.as_of.as_deref().and_then(parse_date);
+    if tc.as_of.is_some() && as_of.is_none() {
+        diffs.push("as_of: not a date".to_string());
+    }
+    let case = Case::from_value(&format!("{file}: {}", tc.name), tc.case.clone());
+    let result = engine.decide(decision, &case, &Options { as_of, trace: true });
+    match (result, &tc.expect, &tc.expect_error) {
+        (Ok(det), Some(exp), None) => {
+            let actual = serde_json::to_value(&det).unwrap_or_default();
+            compare(exp, &actual, "", &mut diffs);
+        }
+        (Err(e), None, Some(exp)) => {
+            let actual = e.to_json().get("error").cloned().unwrap_or_default();
+            compare(exp, &actual, "error", &mut diffs);
+        }
+        (Ok(det), None, Some(_)) => diffs.push(format!("expected an error, got outcome `{}`", det.outcome)),
+        (Err(e), Some(_), None) => diffs.push(format!("unexpected error {}: {}", e.code, e.message)),
+        (_, None, None) => diffs.push("the test has neither `expect` nor `expect_error`".into()),
+        (_, Some(_), Some(_)) => diffs.push("the test has both `expect` and `expect_error`".into()),
+    }
+    CaseResult { file: file.to_string(), name: tc.name.clone(), passed: diffs.is_empty(), differences: diffs }
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null => Some("null".into()),
+        _ => None,
+    }
+}
+
+/// Partial comparison: every key the expectation names must match; lists
+/// must have the same length; scalars compare as text ("15" equals 15).
+pub fn compare(expected: &Value, actual: &Value, path: &str, diffs: &mut Vec<String>) {
+    let at = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                match a.get(k) {
+                    Some(av) => compare(ev, av, &at(k), diffs),
+                    None => diffs.push(format!("{}: expected {}, but it is absent", at(k), short(ev))),
+                }
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            if e.len() != a.len() {
+                diffs.push(format!("{path}: expected {} item(s), got {}: {}", e.len(), a.len(), summary(a)));
+            }
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                compare(ev, av, &format!("{path}[{i}]"), diffs);
+            }
+        }
+        (e, a) => match (scalar_text(e), scalar_text(a)) {
+            (Some(x), Some(y)) if x == y => {}
+            _ => diffs.push(format!("{path}: expected {}, got {}", short(e), short(a))),
+        },
+    }
+}
+
+fn summary(a: &[Value]) -> String {
+    let ids: Vec<String> = a
+        .iter()
+        .map(|v| match (v.get("id").or_else(|| v.get("code")).or_else(|| v.get("param")), v.get("amount")) {
+            (Some(id), Some(am)) => format!("{}={}", scalar_text(id).unwrap_or_default(), scalar_text(am).unwrap_or_default()),
+            (Some(id), None) => scalar_text(id).unwrap_or_default(),
+            _ => short(v),
+        })
+        .collect();
+    format!("[{}]", ids.join(", "))
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 120 { format!("{}…", s.chars().take(120).collect::<String>()) } else { s }
+}
+
+/// An error for a run that could not start (the pack's tests do not parse).
+pub fn report_error(e: &Error) -> String {
+    format!("{}: {}", e.code, e.message)
+}

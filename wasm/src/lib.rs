@@ -1,0 +1,1 @@
+//! WebAssembly bindings: thin glue over `ratebook::api`. Placeholder until the wasm issue.
