@@ -285,9 +285,11 @@ pub fn engine(limits: &Limits) -> rhai::Engine {
 /// Compiles a decision script, mapping syntax errors to file:line:col.
 pub fn compile(engine: &rhai::Engine, file: &str, text: &str) -> Result<AST> {
     // Strict variables: the compiler must know the names every script gets.
+    // They are declared as variables here, not constants, so the optimizer
+    // does not fold these placeholder values into the script.
     let mut scope = Scope::new();
-    scope.push_constant("facts", Dynamic::from_map(Map::new()));
-    scope.push_constant("as_of", String::new());
+    scope.push("facts", Dynamic::from_map(Map::new()));
+    scope.push("as_of", String::new());
     engine.compile_with_scope(&scope, text).map_err(|e| {
         let pos = e.1;
         let mut err = Error::pack("ratebook::rule::syntax", format!("{file}: {}", e.0));
