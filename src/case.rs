@@ -132,6 +132,8 @@ enum Kind {
 #[derive(Debug, Clone)]
 struct Field {
     path: Arc<str>,
+    /// `path` split at the dots.
+    segments: Vec<String>,
     kind: Kind,
     required: bool,
     default: Fact,
@@ -173,7 +175,7 @@ impl Schema {
                 "enum" | "set" => return Err(bad("needs `values:`".into())),
                 other => return Err(bad(format!("type `{other}` is not one of text, number, integer, date, period, enum, set"))),
             };
-            let mut field = Field { path: Arc::from(path.as_str()), kind, required: raw.required, default: Fact::Absent };
+            let mut field = Field { path: Arc::from(path.as_str()), segments: path.split('.').map(str::to_string).collect(), kind, required: raw.required, default: Fact::Absent };
             if let Some(d) = &raw.default {
                 field.default = check(&field, d).map_err(|(_, m)| bad(format!("default: {m}")))?;
                 field.required = false;
@@ -212,7 +214,7 @@ impl Schema {
         let mut facts = Vec::with_capacity(self.fields.len());
         let mut problems: Vec<(&'static str, String, String)> = Vec::new();
         for f in &self.fields {
-            match case.get(&f.path) {
+            match get_path(&case.value, &f.segments) {
                 None if f.required => problems.push(("ratebook::case::missing_field", f.path.to_string(), format!("`{}` is required", f.path))),
                 None => facts.push(f.default.clone()),
                 Some(v) => match check(f, v) {
@@ -221,7 +223,7 @@ impl Schema {
                 },
             }
         }
-        self.unknown_fields(&case.value, "", &mut problems);
+        self.unknown_fields(&case.value, &mut Vec::new(), &mut problems);
         if let Some((code, _, _)) = problems.first() {
             let mut err = Error::input(code, format!("{}: {}", case.name, problems.iter().map(|p| p.2.as_str()).collect::<Vec<_>>().join("; ")));
             for (_, path, _) in &problems {
@@ -235,33 +237,56 @@ impl Schema {
         Ok(Facts(facts))
     }
 
-    fn unknown_fields(&self, v: &Value, prefix: &str, problems: &mut Vec<(&'static str, String, String)>) {
+    /// Reports fields the decision does not know, walking the case without
+    /// allocating unless there is something to report.
+    fn unknown_fields(&self, v: &Value, prefix: &mut Vec<String>, problems: &mut Vec<(&'static str, String, String)>) {
         let Some(map) = v.as_object() else { return };
+        let depth = prefix.len();
         for (k, child) in map {
-            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-            if prefix.is_empty() && k == "as_of" {
+            if depth == 0 && k == "as_of" {
                 continue;
             }
-            let exact = self.fields.iter().any(|f| *f.path == path);
-            let is_prefix = self.fields.iter().any(|f| f.path.starts_with(&format!("{path}.")));
+            let mut exact = false;
+            let mut is_prefix = false;
+            for f in &self.fields {
+                let segs = &f.segments;
+                if segs.len() > depth && segs.iter().zip(prefix.iter()).all(|(a, b)| a == b) && segs.get(depth).is_some_and(|s| s == k) {
+                    if segs.len() == depth + 1 {
+                        exact = true;
+                    } else {
+                        is_prefix = true;
+                    }
+                }
+            }
             if exact {
                 continue;
             }
+            prefix.push(k.clone());
             if is_prefix {
-                self.unknown_fields(child, &path, problems);
-                continue;
+                self.unknown_fields(child, prefix, problems);
+            } else {
+                let path = prefix.join(".");
+                let suggestion = self
+                    .fields
+                    .iter()
+                    .map(|f| (strsim::jaro_winkler(&f.path, &path), &f.path))
+                    .filter(|(s, _)| *s > 0.8)
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, p)| format!("; did you mean `{p}`?"))
+                    .unwrap_or_default();
+                problems.push(("ratebook::case::unknown_field", path.clone(), format!("`{path}` is not a field of this decision{suggestion}")));
             }
-            let suggestion = self
-                .fields
-                .iter()
-                .map(|f| (strsim::jaro_winkler(&f.path, &path), &f.path))
-                .filter(|(s, _)| *s > 0.8)
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .map(|(_, p)| format!("; did you mean `{p}`?"))
-                .unwrap_or_default();
-            problems.push(("ratebook::case::unknown_field", path.clone(), format!("`{path}` is not a field of this decision{suggestion}")));
+            prefix.pop();
         }
     }
+}
+
+fn get_path<'a>(v: &'a Value, segments: &[String]) -> Option<&'a Value> {
+    let mut v = v;
+    for seg in segments {
+        v = v.get(seg)?;
+    }
+    if v.is_null() { None } else { Some(v) }
 }
 
 fn number_of(v: &Value) -> Option<Decimal> {

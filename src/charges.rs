@@ -7,7 +7,7 @@
 
 use crate::case::{Fact, Facts, FieldId, Schema};
 use crate::dates::Period;
-use crate::determination::{Event, Line, Recorder, display_quantity, line_amount};
+use crate::determination::{Basis, Event, Line, Recorder, display_quantity, line_amount};
 use crate::error::{Error, Location, Result};
 use crate::money::parse_decimal;
 use crate::pack::Pack;
@@ -85,8 +85,9 @@ pub struct Charge {
     pub rate_is_percent: bool,
     pub scale_percent: Option<FieldId>,
     pub credit: bool,
-    pub explain: Option<Arc<str>>,
-    pub not_applied: Option<Arc<str>>,
+    /// The reason given when the charge applies, and when it does not.
+    pub explain: Arc<str>,
+    pub not_applied: Arc<str>,
     /// Parameters whose change dates split the service period.
     pub splits_on: Vec<ParamId>,
 }
@@ -357,6 +358,13 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
         return Err(cx.err("ratebook::pack::unknown_citation", format!("citation `{}` is not in citations.yaml", raw.cite))
             .with_help(suggest(&raw.cite, pack.citations.keys().map(String::as_str))));
     }
+    let explain: Arc<str> = Arc::from(raw.explain.clone().unwrap_or_else(|| format!("{} charged on {}", raw.label, quantity_text)).as_str());
+    let not_applied: Arc<str> = Arc::from(
+        raw.not_applied
+            .clone()
+            .unwrap_or_else(|| format!("{} not charged: {} is not the case", raw.label, when.as_ref().map(|w| &*w.1).unwrap_or("its condition")))
+            .as_str(),
+    );
     Ok(Charge {
         id: Arc::from(raw.id.as_str()),
         label: Arc::from(raw.label.as_str()),
@@ -371,40 +379,34 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
         rate_is_percent,
         scale_percent,
         credit: raw.credit,
-        explain: raw.explain.as_deref().map(Arc::from),
-        not_applied: raw.not_applied.as_deref().map(Arc::from),
+        explain,
+        not_applied,
         splits_on,
     })
 }
 
-/// Evaluates a quantity; `None` when a figure it needs is missing. Writes
-/// how the value was reached (the branch taken, the figures) to `desc`.
-fn eval_qty(q: &Qty, facts: &Facts, store: &ParamStore, rec: &mut Recorder, date: NaiveDate, line: &Arc<str>, desc: &mut String) -> Option<Decimal> {
-    use std::fmt::Write;
+/// Evaluates a quantity; `None` when a figure it needs is missing. Records
+/// the figures used (the branch taken) in `basis`.
+fn eval_qty(q: &Qty, facts: &Facts, store: &ParamStore, rec: &mut Recorder, date: NaiveDate, line: &Arc<str>, basis: &mut Basis) -> Option<Decimal> {
     match q {
-        Qty::Const(d) => {
-            let _ = write!(desc, "{d}");
-            Some(*d)
-        }
+        Qty::Const(d) => Some(*d),
         Qty::Field(f, path) => {
             let v = facts.get(*f).number();
             match v {
-                Some(v) => {
-                    let _ = write!(desc, "{path} {v}");
-                }
+                Some(v) => basis.terms.push((path.clone(), v)),
                 None => rec.absent(path, line),
             }
             v
         }
         Qty::Param(p) => {
             let v = rec.param(store, *p, None, date, Some(line))?.value;
-            let name = store.get(*p).map(|p| p.name.clone()).unwrap_or_else(|| Arc::from(""));
-            let _ = write!(desc, "{name} {v}");
+            if let Some(param) = store.get(*p) {
+                basis.terms.push((param.name.clone(), v));
+            }
             Some(v)
         }
         Qty::Min(qs) => {
             let mut best: Option<Decimal> = None;
-            let mut parts = Vec::new();
             for q in qs {
                 // An absent optional field is skipped; the others decide.
                 if let Qty::Field(f, _) = q
@@ -412,30 +414,23 @@ fn eval_qty(q: &Qty, facts: &Facts, store: &ParamStore, rec: &mut Recorder, date
                 {
                     continue;
                 }
-                let mut d = String::new();
-                let v = eval_qty(q, facts, store, rec, date, line, &mut d)?;
-                parts.push(d);
+                let v = eval_qty(q, facts, store, rec, date, line, basis)?;
                 best = Some(best.map_or(v, |b| b.min(v)));
             }
-            if parts.len() > 1 {
-                let _ = write!(desc, "lesser of {}", parts.join(" and "));
-            } else {
-                desc.push_str(&parts.concat());
-            }
+            basis.lesser = true;
             best
         }
         Qty::Divide(a, d) => {
-            let v = eval_qty(a, facts, store, rec, date, line, desc).map(|v| v / *d);
-            let _ = write!(desc, " / {d}");
-            v
+            basis.divisor = Some(*d);
+            eval_qty(a, facts, store, rec, date, line, basis).map(|v| v / *d)
         }
         Qty::Cases(arms, otherwise) => {
             for (c, q) in arms {
                 if c.eval(facts) {
-                    return eval_qty(q, facts, store, rec, date, line, desc);
+                    return eval_qty(q, facts, store, rec, date, line, basis);
                 }
             }
-            eval_qty(otherwise, facts, store, rec, date, line, desc)
+            eval_qty(otherwise, facts, store, rec, date, line, basis)
         }
         Qty::Lines(_) => None,
     }
@@ -471,11 +466,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         let passed = cond.eval(facts);
         rec.event(|| Event::Condition { rule: c.id.clone(), test: text.clone(), passed });
         if !passed {
-            let why = match &c.not_applied {
-                Some(t) => t.to_string(),
-                None => format!("{} not charged: {text} is not the case", c.label),
-            };
-            rec.reason(c.id.clone(), false, why, c.cite.clone());
+            rec.reason(c.id.clone(), false, c.not_applied.clone(), c.cite.clone());
             return;
         }
     }
@@ -504,16 +495,15 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
     let parts = segments(store, &c.splits_on, period);
     let split = parts.len() > 1;
     for part in parts {
-        let mut shown = String::new();
+        let mut shown = Basis::default();
         let Some(q) = eval_qty(&c.quantity, facts, store, rec, part.from, &c.id, &mut shown) else {
             // A missing figure was recorded; keep going to find the others.
             let _ = rec.param(store, c.rate, key.as_ref(), part.from, Some(&c.id));
             continue;
         };
-        let basis = (!is_simple(&c.quantity)).then(|| format!("{shown} = {}", display_quantity(q)));
+        let basis = (!is_simple(&c.quantity)).then(|| Basis { result: q, ..shown });
         if let Some(b) = &basis {
-            let b2: Arc<str> = Arc::from(b.as_str());
-            rec.event(|| Event::Basis { line: c.id.clone(), rule: b2, quantity: q });
+            rec.event(|| Event::Basis { line: c.id.clone(), basis: b.clone() });
         }
         let days = Decimal::from(part.days());
         // Quantity for this part, and the multiplier/divisor that turn the
@@ -552,11 +542,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
 }
 
 fn explain(c: &Charge, rec: &mut Recorder) {
-    let text = match &c.explain {
-        Some(t) => t.to_string(),
-        None => format!("{} charged on {}", c.label, c.quantity_text),
-    };
-    rec.reason(c.id.clone(), true, text, c.cite.clone());
+    rec.reason(c.id.clone(), true, c.explain.clone(), c.cite.clone());
 }
 
 fn rec_source(store: &ParamStore, c: &Charge, date: NaiveDate) -> Arc<str> {
@@ -568,7 +554,7 @@ fn rec_source(store: &ParamStore, c: &Charge, date: NaiveDate) -> Arc<str> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn push_line(c: &Charge, rec: &mut Recorder, qty: Decimal, rate: Decimal, exact: Decimal, part: Period, source: Arc<str>, basis: Option<String>) {
+fn push_line(c: &Charge, rec: &mut Recorder, qty: Decimal, rate: Decimal, exact: Decimal, part: Period, source: Arc<str>, basis: Option<Basis>) {
     let exact = if c.credit { -exact } else { exact };
     let line = Line {
         id: c.id.clone(),
@@ -588,7 +574,7 @@ fn push_line(c: &Charge, rec: &mut Recorder, qty: Decimal, rate: Decimal, exact:
 
 /// Tiered rates: the quantity fills each tier in turn. When the period is
 /// split, each part's tier bounds are the bounds scaled by its share of days.
-fn tiered(c: &Charge, store: &ParamStore, rec: &mut Recorder, q: Decimal, num: Decimal, den: Decimal, part: Period, basis: Option<String>) {
+fn tiered(c: &Charge, store: &ParamStore, rec: &mut Recorder, q: Decimal, num: Decimal, den: Decimal, part: Period, basis: Option<Basis>) {
     let Some(p) = store.get(c.rate) else { return };
     let tiers: Vec<Tier> = match p.lookup(part.from, None) {
         Lookup::Tiers { tiers, .. } => tiers.to_vec(),

@@ -5,7 +5,13 @@ use chrono::{Datelike, NaiveDate, Weekday};
 
 /// Parses an ISO date (`2024-05-12`).
 pub fn parse_date(text: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()
+    let t = text.trim();
+    // Exactly YYYY-MM-DD: chrono's own parser also takes signed and
+    // longer years, which a meter read never has.
+    if t.len() != 10 {
+        return None;
+    }
+    t.parse::<NaiveDate>().ok()
 }
 
 /// A service period between two meter reads. Service days = `to - from`:

@@ -35,6 +35,45 @@ pub fn display_quantity(q: Decimal) -> Decimal {
     round_half_up(q, 4).normalize()
 }
 
+/// How a line's quantity was reached from the case and the pack: the
+/// figures used, whether the least of them was taken, and any divisor.
+/// Kept as data and written out as text only when serialized.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Basis {
+    pub terms: Vec<(Arc<str>, Decimal)>,
+    pub lesser: bool,
+    pub divisor: Option<Decimal>,
+    pub result: Decimal,
+}
+
+impl std::fmt::Display for Basis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.lesser && self.terms.len() > 1 {
+            f.write_str("lesser of ")?;
+        }
+        for (i, (name, v)) in self.terms.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" and ")?;
+            }
+            if name.is_empty() {
+                write!(f, "{v}")?;
+            } else {
+                write!(f, "{name} {v}")?;
+            }
+        }
+        if let Some(d) = self.divisor {
+            write!(f, " / {d}")?;
+        }
+        write!(f, " = {}", display_quantity(self.result))
+    }
+}
+
+impl Serialize for Basis {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// One line of a bill (or of any decision that adds lines).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Line {
@@ -52,7 +91,7 @@ pub struct Line {
     pub cite: Arc<str>,
     pub source: Arc<str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub basis: Option<String>,
+    pub basis: Option<Basis>,
 }
 
 /// A requirement or rule that was checked, with its citation.
@@ -60,7 +99,7 @@ pub struct Line {
 pub struct Reason {
     pub rule: Arc<str>,
     pub passed: bool,
-    pub text: String,
+    pub text: Arc<str>,
     pub cite: Arc<str>,
 }
 
@@ -104,12 +143,7 @@ pub enum Event {
     /// A charge's condition, tested against the case.
     Condition { rule: Arc<str>, test: Arc<str>, passed: bool },
     /// How a line's quantity was determined from the case.
-    Basis {
-        line: Arc<str>,
-        rule: Arc<str>,
-        #[serde(serialize_with = "dec_ser")]
-        quantity: Decimal,
-    },
+    Basis { line: Arc<str>, basis: Basis },
     /// A share of the service period at one set of rates (proration by days).
     Split {
         line: Arc<str>,
@@ -143,7 +177,7 @@ pub enum Event {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Determination {
     pub decision: String,
-    pub pack: PackId,
+    pub pack: Arc<PackId>,
     pub as_of: NaiveDate,
     pub outcome: String,
     #[serde(serialize_with = "opt_money_ser", skip_serializing_if = "Option::is_none")]
@@ -190,9 +224,9 @@ impl Recorder {
         Recorder {
             trace_on,
             step: 0,
-            trace: Vec::new(),
-            lines: Vec::new(),
-            reasons: Vec::new(),
+            trace: Vec::with_capacity(if trace_on { 48 } else { 0 }),
+            lines: Vec::with_capacity(12),
+            reasons: Vec::with_capacity(12),
             warnings: Vec::new(),
             outputs: IndexMap::new(),
             missing: Vec::new(),
@@ -280,7 +314,7 @@ impl Recorder {
         self.lines.push(line);
     }
 
-    pub fn reason(&mut self, rule: Arc<str>, passed: bool, text: String, cite: Arc<str>) {
+    pub fn reason(&mut self, rule: Arc<str>, passed: bool, text: Arc<str>, cite: Arc<str>) {
         self.event(|| Event::Requirement { rule: rule.clone(), passed, cite: cite.clone() });
         self.reasons.push(Reason { rule, passed, text, cite });
     }
@@ -294,10 +328,10 @@ impl Recorder {
         self.lines.iter().map(|l| l.amount).sum()
     }
 
-    pub fn finish(self, decision: &str, pack: &PackId, as_of: NaiveDate, total: Option<Decimal>, default_outcome: &str) -> Determination {
+    pub fn finish(self, decision: &str, pack: &Arc<PackId>, as_of: NaiveDate, total: Option<Decimal>, default_outcome: &str) -> Determination {
         Determination {
             decision: decision.to_string(),
-            pack: pack.clone(),
+            pack: Arc::clone(pack),
             as_of,
             outcome: self.outcome.unwrap_or_else(|| default_outcome.to_string()),
             total,

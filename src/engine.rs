@@ -175,7 +175,7 @@ impl Engine {
             period.days()
         );
         let cite = d.cite.clone().unwrap_or_else(|| Arc::from(""));
-        rec.reason(Arc::from("proration"), true, text, cite);
+        rec.reason(Arc::from("proration"), true, Arc::from(text.as_str()), cite);
     }
 
     fn decide_script(&self, name: &str, file: &str, ast: &rhai::AST, case: &Case, options: &Options) -> Result<Determination> {

@@ -115,7 +115,7 @@ fn add_line(m: Map) -> HostResult<Dynamic> {
             to,
             cite: Arc::from(cite.as_str()),
             source: Arc::from(text(&m, "source").unwrap_or_default().as_str()),
-            basis: text(&m, "basis"),
+            basis: None,
         };
         let amount = line.amount;
         st.rec.add_line(line, exact);
@@ -128,7 +128,7 @@ fn require(rule: &str, passed: bool, why: &str, cite: &str) -> HostResult<bool> 
         if !st.pack.citations.contains_key(cite) {
             return Err(host_err(format!("citation `{cite}` is not in citations.yaml")));
         }
-        st.rec.reason(Arc::from(rule), passed, why.to_string(), Arc::from(cite));
+        st.rec.reason(Arc::from(rule), passed, Arc::from(why), Arc::from(cite));
         Ok(passed)
     })
 }

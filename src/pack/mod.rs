@@ -82,7 +82,7 @@ pub struct PackId {
 /// A loaded, validated rule pack.
 #[derive(Debug, Clone)]
 pub struct Pack {
-    pub ident: PackId,
+    pub ident: Arc<PackId>,
     pub title: String,
     pub jurisdiction: Option<String>,
     pub currency: String,
@@ -150,12 +150,12 @@ impl Pack {
         let digest = digest(&files, base.as_ref().map(|b| b.ident.digest.as_str()));
         let mut pack = match base {
             Some(b) => {
-                let mut extends = vec![b.ident.clone()];
+                let mut extends = vec![(*b.ident).clone()];
                 extends.extend(b.extends.iter().cloned());
                 Pack { extends, ..b }
             }
             None => Pack {
-                ident: PackId { id: String::new(), version: String::new(), digest: String::new() },
+                ident: Arc::new(PackId { id: String::new(), version: String::new(), digest: String::new() }),
                 title: String::new(),
                 jurisdiction: None,
                 currency: m.currency.clone(),
@@ -170,7 +170,7 @@ impl Pack {
                 extends: Vec::new(),
             },
         };
-        pack.ident = PackId { id: m.id.clone(), version: m.version.clone(), digest };
+        pack.ident = Arc::new(PackId { id: m.id.clone(), version: m.version.clone(), digest });
         pack.title = m.title.clone();
         if m.jurisdiction.is_some() {
             pack.jurisdiction = m.jurisdiction.clone();
