@@ -72,14 +72,14 @@ fn read_param(name: &str, key: Option<&str>, date: Option<NaiveDate>) -> HostRes
         let key: Option<Arc<str>> = key.map(Arc::from);
         match st.rec.param(store, id, key.as_ref(), at, None) {
             Some(r) => Ok(Dynamic::from(r.value)),
-            // The missing figure is recorded; the decision fails after the
-            // script ends with every missing figure listed. Stop here.
-            None => Err(host_err(MISSING_MARK)),
+            // The missing figure is recorded and the script goes on with a
+            // zero placeholder, so that every missing figure is found; the
+            // determination then fails listing them all (its result is
+            // never used).
+            None => Ok(Dynamic::from(Decimal::ZERO)),
         }
     })
 }
-
-const MISSING_MARK: &str = "\u{0}missing-figure";
 
 fn map_get<'a>(m: &'a Map, k: &str) -> Option<&'a Dynamic> {
     m.get(k)
@@ -324,9 +324,6 @@ pub fn run(engine: &rhai::Engine, ast: &AST, file: &str, case: &serde_json::Valu
 fn script_error(file: &str, e: &EvalAltResult) -> Error {
     let pos = e.position();
     let (code, kind, msg) = match e {
-        EvalAltResult::ErrorRuntime(v, _) if v.to_string() == MISSING_MARK => {
-            ("ratebook::params::unknown_value", ErrorKind::MissingFigures, "figures the case needs are missing".to_string())
-        }
         EvalAltResult::ErrorTooManyOperations(_) => (
             "ratebook::rule::limit_operations",
             ErrorKind::Pack,

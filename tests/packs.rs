@@ -1,0 +1,95 @@
+//! Pack loading: the Portland pack's own test suite, overlays, and broken packs.
+
+use ratebook::pack::{FolderLoader, Pack};
+use ratebook::testing;
+
+#[test]
+fn portland_pack_tests_pass() {
+    let pack = Pack::portland().expect("loads");
+    let report = testing::run(&pack, None).expect("runs");
+    let failures: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| format!("{}: {}\n  {}", r.file, r.name, r.differences.join("\n  ")))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(report.results.len() >= 40, "the suite has {} cases", report.results.len());
+}
+
+#[test]
+fn folder_and_embedded_portland_are_the_same_pack() {
+    let embedded = Pack::portland().expect("loads");
+    let folder = Pack::load(&FolderLoader, "rules/portland").expect("loads");
+    assert_eq!(embedded.ident, folder.ident);
+}
+
+#[test]
+fn overlay_supplies_figures_and_has_its_own_identity() {
+    let pack = Pack::load(&FolderLoader, "tests/packs/overlay").expect("loads");
+    assert_eq!(pack.ident.id, "portland-fy2425-proposal");
+    assert_eq!(pack.extends.first().map(|p| p.id.as_str()), Some("portland"));
+    assert_ne!(pack.ident.digest, Pack::portland().expect("loads").ident.digest);
+    let report = testing::run(&pack, None).expect("runs");
+    assert_eq!((report.passed(), report.failed()), (1, 0), "{:?}", report.results);
+}
+
+#[test]
+fn extends_cycle_is_an_error() {
+    let err = Pack::load(&FolderLoader, "tests/packs/cycle_a").expect_err("cycle");
+    assert_eq!(err.code, "ratebook::pack::extends_cycle");
+    assert_eq!(err.exit_code(), 3);
+}
+
+#[test]
+fn unquoted_fractional_figure_is_refused_with_its_location() {
+    let err = Pack::load(&FolderLoader, "tests/packs/broken_yaml").expect_err("float");
+    assert_eq!(err.code, "ratebook::pack::bad_value");
+    let loc = err.locations.first().expect("location");
+    assert_eq!((loc.file.as_str(), loc.line), ("params/bad.yaml", Some(5)));
+    assert!(err.message.contains("quoted"), "{}", err.message);
+}
+
+#[test]
+fn charge_with_unknown_parameter_suggests_the_name() {
+    let pack = Pack::load(&FolderLoader, "tests/packs/bad_charge").expect("loads");
+    let err = ratebook::Engine::new(pack).expect_err("unknown parameter");
+    assert_eq!(err.code, "ratebook::pack::unknown_param");
+    assert!(err.help.unwrap_or_default().contains("water.volume_rate"));
+}
+
+#[test]
+fn script_syntax_error_has_line_and_column() {
+    let pack = Pack::load(&FolderLoader, "tests/packs/bad_script").expect("loads");
+    let err = ratebook::Engine::new(pack).expect_err("syntax");
+    assert_eq!(err.code, "ratebook::rule::syntax");
+    let loc = err.locations.first().expect("location");
+    assert_eq!((loc.file.as_str(), loc.line), ("decisions/oops.rhai", Some(2)));
+}
+
+#[test]
+fn pack_checks_dates_statuses_and_sources() {
+    use ratebook::pack::MemoryLoader;
+    let base = |params: &str| {
+        let mut f = ratebook::pack::Files::new();
+        f.insert("pack.yaml".into(), "id: t\ntitle: t\nversion: '1'\n".into());
+        f.insert("params/p.yaml".into(), params.into());
+        Pack::load(&MemoryLoader::new(f), ".")
+    };
+    let cases = [
+        ("p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: published, value: '1', source: s }\n    - { from: 2023-07-01, status: published, value: '2', source: s }\n", "ratebook::pack::dates_out_of_order"),
+        ("p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: published, value: '1', source: s }\n    - { from: 2024-07-01, status: published, value: '2', source: s }\n", "ratebook::pack::dates_out_of_order"),
+        ("p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: published, value: '1' }\n", "ratebook::pack::no_source"),
+        ("p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: derived, value: '1', source: s }\n", "ratebook::pack::no_formula"),
+        ("p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: guessed, value: '1', source: s }\n", "ratebook::pack::bad_status"),
+        ("p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-13-01, status: published, value: '1', source: s }\n", "ratebook::pack::bad_date"),
+        ("p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: published, value: 'one', source: s }\n", "ratebook::pack::bad_value"),
+        ("p:\n  description: d\n  unit: USD/ccf\n  colour: blue\n  values: []\n", "ratebook::pack::yaml"),
+        ("p:\n  description: d\n  unit: USD/ccf\n  unit: USD/day\n  values: []\n", "ratebook::pack::yaml"),
+    ];
+    for (text, code) in cases {
+        let err = base(text).expect_err(code);
+        assert_eq!(err.code, code, "{text}");
+        assert!(!err.locations.is_empty(), "{code} has a location");
+    }
+}
