@@ -30,9 +30,14 @@ fn main() {
     let mut files = Vec::new();
     collect(&root, &root, &mut files);
     files.sort();
-    let mut code = String::from("/// The embedded Portland pack: (relative path, text).\npub static PORTLAND: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// The embedded Portland pack: (relative path, text).\npub static PORTLAND: &[(&str, &str)] = &[\n",
+    );
     for (rel, path) in files {
-        code.push_str(&format!("    ({rel:?}, include_str!({:?})),\n", path.display().to_string()));
+        code.push_str(&format!(
+            "    ({rel:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
     }
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("embedded_packs.rs");

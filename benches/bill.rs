@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)] // A benchmark that cannot set up should stop loudly.
 //! One Portland bill: the engine with full trace, with the trace off, and a
 //! hand-written Rust function computing the same bill (the floor).
 //! Report the ratios (engine / floor), not absolute times.
@@ -60,9 +61,19 @@ fn bench(c: &mut Criterion) {
             return;
         }
     };
-    let full = Options { as_of: None, trace: true };
-    let lean = Options { as_of: None, trace: false };
-    let input = Input { days: 90, usage: Decimal::from(15), winter_average: Some(Decimal::from(12)) };
+    let full = Options {
+        as_of: None,
+        trace: true,
+    };
+    let lean = Options {
+        as_of: None,
+        trace: false,
+    };
+    let input = Input {
+        days: 90,
+        usage: Decimal::from(15),
+        winter_average: Some(Decimal::from(12)),
+    };
 
     // The floor and the engine must agree before they are compared.
     if let Ok(det) = engine.decide("bill", &case, &full) {
@@ -71,8 +82,12 @@ fn bench(c: &mut Criterion) {
     }
 
     let mut g = c.benchmark_group("portland_bill");
-    g.bench_function("engine_full_trace", |b| b.iter(|| engine.decide("bill", black_box(&case), black_box(&full))));
-    g.bench_function("engine_no_trace", |b| b.iter(|| engine.decide("bill", black_box(&case), black_box(&lean))));
+    g.bench_function("engine_full_trace", |b| {
+        b.iter(|| engine.decide("bill", black_box(&case), black_box(&full)))
+    });
+    g.bench_function("engine_no_trace", |b| {
+        b.iter(|| engine.decide("bill", black_box(&case), black_box(&lean)))
+    });
     g.bench_function("handwritten_floor", |b| b.iter(|| floor(black_box(&input))));
     g.finish();
 }

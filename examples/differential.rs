@@ -17,7 +17,13 @@ use std::str::FromStr;
 
 fn open(path: &str) -> Box<dyn Read> {
     if path.ends_with(".gz") {
-        match Command::new("zcat").arg(path).stdout(Stdio::piped()).spawn().ok().and_then(|c| c.stdout) {
+        match Command::new("zcat")
+            .arg(path)
+            .stdout(Stdio::piped())
+            .spawn()
+            .ok()
+            .and_then(|c| c.stdout)
+        {
             Some(out) => Box::new(out),
             None => Box::new(std::io::empty()),
         }
@@ -45,14 +51,24 @@ fn main() -> ExitCode {
     };
     let mut accounts = csv::Reader::from_reader(open(acc));
     let mut expected = csv::Reader::from_reader(open(exp));
-    let opts = Options { as_of: None, trace: false };
+    let opts = Options {
+        as_of: None,
+        trace: false,
+    };
     let (mut n, mut bad) = (0usize, 0usize);
     let mut grand = Decimal::ZERO;
     for (a, e) in accounts.records().zip(expected.records()).take(limit) {
-        let (Ok(a), Ok(e)) = (a, e) else { bad += 1; continue };
+        let (Ok(a), Ok(e)) = (a, e) else {
+            bad += 1;
+            continue;
+        };
         let f = |i: usize| a.get(i).unwrap_or_default().to_string();
         let residential = f(6) == "1";
-        let services = if f(7) == "1" { serde_json::json!(["water", "sewer"]) } else { serde_json::json!(["water"]) };
+        let services = if f(7) == "1" {
+            serde_json::json!(["water", "sewer"])
+        } else {
+            serde_json::json!(["water"])
+        };
         let case = Case::from_value(
             &format!("row {}", n + 1),
             serde_json::json!({
@@ -74,9 +90,20 @@ fn main() -> ExitCode {
                 continue;
             }
         };
-        let sum = |id: &str| det.lines.iter().filter(|l| &*l.id == id).map(|l| l.amount).sum::<Decimal>();
+        let sum = |id: &str| {
+            det.lines
+                .iter()
+                .filter(|l| &*l.id == id)
+                .map(|l| l.amount)
+                .sum::<Decimal>()
+        };
         let want = |i: usize| Decimal::from_str(e.get(i).unwrap_or("x")).unwrap_or(Decimal::MIN);
-        let got = [sum("water.base"), sum("water.volume"), sum("sewer.volume"), det.total.unwrap_or_default()];
+        let got = [
+            sum("water.base"),
+            sum("water.volume"),
+            sum("sewer.volume"),
+            det.total.unwrap_or_default(),
+        ];
         let exp = [want(1), want(2), want(3), want(4)];
         if got != exp {
             bad += 1;
@@ -87,5 +114,9 @@ fn main() -> ExitCode {
         grand += got[3];
     }
     println!("{n} bills, {bad} differences, grand total {grand}");
-    if bad == 0 && n > 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if bad == 0 && n > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }

@@ -1,7 +1,9 @@
 //! Runs one Portland bill in a loop, for profilers (`perf record`).
 use ratebook::{Case, Engine, Options, Pack};
 fn main() {
-    let Ok(engine) = Pack::portland().and_then(Engine::new) else { return };
+    let Ok(engine) = Pack::portland().and_then(Engine::new) else {
+        return;
+    };
     let text = r#"{"account":{"id":"A-2001","class":"residential","billing_frequency":"quarterly"},"period":{"from":"2023-09-01","to":"2023-11-30"},"usage_ccf":15,"winter_average_ccf":12}"#;
     let Ok(case) = Case::parse("profile", text) else { return };
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(200_000);

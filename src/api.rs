@@ -28,7 +28,14 @@ pub fn decide(pack: &Pack, req: &DecideRequest<'_>, format: Format) -> Result<St
     let overrides = req.set.iter().map(|s| parse_override(s)).collect::<Result<Vec<_>>>()?;
     let engine = Engine::with_overrides(pack.clone(), &overrides)?;
     let case = Case::parse(req.case_name, req.case_text)?;
-    let det = engine.decide(req.decision, &case, &Options { as_of: req.as_of, trace: true })?;
+    let det = engine.decide(
+        req.decision,
+        &case,
+        &Options {
+            as_of: req.as_of,
+            trace: true,
+        },
+    )?;
     Ok(render(&det, engine.pack(), format))
 }
 
@@ -130,7 +137,11 @@ pub fn rate_sheet(pack: &Pack, at: NaiveDate, filter: Option<&str>) -> Vec<RateR
 pub fn rate_sheet_text(pack: &Pack, at: NaiveDate, rows: &[RateRow]) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let _ = writeln!(o, "Rate sheet in force on {at}: pack {} {} ({})", pack.ident.id, pack.ident.version, pack.ident.digest);
+    let _ = writeln!(
+        o,
+        "Rate sheet in force on {at}: pack {} {} ({})",
+        pack.ident.id, pack.ident.version, pack.ident.digest
+    );
     let _ = writeln!(o);
     for r in rows {
         let name = match &r.key {
@@ -138,7 +149,13 @@ pub fn rate_sheet_text(pack: &Pack, at: NaiveDate, rows: &[RateRow]) -> String {
             None => r.name.clone(),
         };
         let from = r.effective_from.map(|d| format!("from {d}")).unwrap_or_default();
-        let _ = writeln!(o, "{name:<44} {:>10} {:<20} {:<9} {from}", r.value, r.unit, r.status.as_str());
+        let _ = writeln!(
+            o,
+            "{name:<44} {:>10} {:<20} {:<9} {from}",
+            r.value,
+            r.unit,
+            r.status.as_str()
+        );
         let _ = writeln!(o, "    {}", r.source);
     }
     o

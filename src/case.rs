@@ -31,7 +31,10 @@ impl Case {
         if text.len() > MAX_CASE_BYTES {
             return Err(Error::input(
                 "ratebook::case::too_large",
-                format!("{name}: the case is {} bytes; the limit is {MAX_CASE_BYTES}", text.len()),
+                format!(
+                    "{name}: the case is {} bytes; the limit is {MAX_CASE_BYTES}",
+                    text.len()
+                ),
             )
             .at(Location::file(name)));
         }
@@ -48,14 +51,23 @@ impl Case {
             crate::yaml::parse(name, text, "ratebook::case::syntax", ErrorKind::Input)?
         };
         if !value.is_object() {
-            return Err(Error::input("ratebook::case::not_a_map", format!("{name}: a case is a map of fields (account, period, usage_ccf, ...)"))
-                .at(Location::file(name)));
+            return Err(Error::input(
+                "ratebook::case::not_a_map",
+                format!("{name}: a case is a map of fields (account, period, usage_ccf, ...)"),
+            )
+            .at(Location::file(name)));
         }
-        Ok(Case { value, name: name.to_string() })
+        Ok(Case {
+            value,
+            name: name.to_string(),
+        })
     }
 
     pub fn from_value(name: &str, value: Value) -> Case {
-        Case { value, name: name.to_string() }
+        Case {
+            value,
+            name: name.to_string(),
+        }
     }
 
     /// The value at a dotted path (`account.class`).
@@ -122,7 +134,11 @@ pub struct FieldId(pub usize);
 #[derive(Debug, Clone)]
 enum Kind {
     Text,
-    Number { min: Option<Decimal>, max: Option<Decimal>, integer: bool },
+    Number {
+        min: Option<Decimal>,
+        max: Option<Decimal>,
+        integer: bool,
+    },
     Date,
     Period,
     Enum(Vec<Arc<str>>),
@@ -159,23 +175,46 @@ impl Schema {
     pub fn compile(file: &str, inputs: &IndexMap<String, RawInput>) -> Result<Schema> {
         let mut fields = Vec::new();
         for (path, raw) in inputs {
-            let bad = |m: String| Error::pack("ratebook::pack::bad_input", format!("{file}: input `{path}`: {m}")).at(Location::field(file, path));
+            let bad = |m: String| {
+                Error::pack("ratebook::pack::bad_input", format!("{file}: input `{path}`: {m}"))
+                    .at(Location::field(file, path))
+            };
             let bound = |b: &Option<String>| -> Result<Option<Decimal>> {
-                b.as_deref().map(|t| parse_decimal(t).ok_or_else(|| bad(format!("bound `{t}` is not a number")))).transpose()
+                b.as_deref()
+                    .map(|t| parse_decimal(t).ok_or_else(|| bad(format!("bound `{t}` is not a number"))))
+                    .transpose()
             };
             let values: Vec<Arc<str>> = raw.values.iter().map(|v| Arc::from(v.as_str())).collect();
             let kind = match raw.kind.as_str() {
                 "text" => Kind::Text,
-                "number" => Kind::Number { min: bound(&raw.min)?, max: bound(&raw.max)?, integer: false },
-                "integer" => Kind::Number { min: bound(&raw.min)?, max: bound(&raw.max)?, integer: true },
+                "number" => Kind::Number {
+                    min: bound(&raw.min)?,
+                    max: bound(&raw.max)?,
+                    integer: false,
+                },
+                "integer" => Kind::Number {
+                    min: bound(&raw.min)?,
+                    max: bound(&raw.max)?,
+                    integer: true,
+                },
                 "date" => Kind::Date,
                 "period" => Kind::Period,
                 "enum" if !values.is_empty() => Kind::Enum(values),
                 "set" if !values.is_empty() => Kind::Set(values),
                 "enum" | "set" => return Err(bad("needs `values:`".into())),
-                other => return Err(bad(format!("type `{other}` is not one of text, number, integer, date, period, enum, set"))),
+                other => {
+                    return Err(bad(format!(
+                        "type `{other}` is not one of text, number, integer, date, period, enum, set"
+                    )));
+                }
             };
-            let mut field = Field { path: Arc::from(path.as_str()), segments: path.split('.').map(str::to_string).collect(), kind, required: raw.required, default: Fact::Absent };
+            let mut field = Field {
+                path: Arc::from(path.as_str()),
+                segments: path.split('.').map(str::to_string).collect(),
+                kind,
+                required: raw.required,
+                default: Fact::Absent,
+            };
             if let Some(d) = &raw.default {
                 field.default = check(&field, d).map_err(|(_, m)| bad(format!("default: {m}")))?;
                 field.required = false;
@@ -215,7 +254,11 @@ impl Schema {
         let mut problems: Vec<(&'static str, String, String)> = Vec::new();
         for f in &self.fields {
             match get_path(&case.value, &f.segments) {
-                None if f.required => problems.push(("ratebook::case::missing_field", f.path.to_string(), format!("`{}` is required", f.path))),
+                None if f.required => problems.push((
+                    "ratebook::case::missing_field",
+                    f.path.to_string(),
+                    format!("`{}` is required", f.path),
+                )),
                 None => facts.push(f.default.clone()),
                 Some(v) => match check(f, v) {
                     Ok(fact) => facts.push(fact),
@@ -225,11 +268,21 @@ impl Schema {
         }
         self.unknown_fields(&case.value, &mut Vec::new(), &mut problems);
         if let Some((code, _, _)) = problems.first() {
-            let mut err = Error::input(code, format!("{}: {}", case.name, problems.iter().map(|p| p.2.as_str()).collect::<Vec<_>>().join("; ")));
+            let mut err = Error::input(
+                code,
+                format!(
+                    "{}: {}",
+                    case.name,
+                    problems.iter().map(|p| p.2.as_str()).collect::<Vec<_>>().join("; ")
+                ),
+            );
             for (_, path, _) in &problems {
                 err = err.at(Location::field(case.name.clone(), path.clone()));
             }
-            if let Some(h) = problems.iter().find_map(|p| p.2.split_once(" did you mean ").map(|(_, s)| s.to_string())) {
+            if let Some(h) = problems
+                .iter()
+                .find_map(|p| p.2.split_once(" did you mean ").map(|(_, s)| s.to_string()))
+            {
                 err = err.with_help(format!("did you mean {h}"));
             }
             return Err(err);
@@ -250,7 +303,10 @@ impl Schema {
             let mut is_prefix = false;
             for f in &self.fields {
                 let segs = &f.segments;
-                if segs.len() > depth && segs.iter().zip(prefix.iter()).all(|(a, b)| a == b) && segs.get(depth).is_some_and(|s| s == k) {
+                if segs.len() > depth
+                    && segs.iter().zip(prefix.iter()).all(|(a, b)| a == b)
+                    && segs.get(depth).is_some_and(|s| s == k)
+                {
                     if segs.len() == depth + 1 {
                         exact = true;
                     } else {
@@ -274,7 +330,11 @@ impl Schema {
                     .max_by(|a, b| a.0.total_cmp(&b.0))
                     .map(|(_, p)| format!("; did you mean `{p}`?"))
                     .unwrap_or_default();
-                problems.push(("ratebook::case::unknown_field", path.clone(), format!("`{path}` is not a field of this decision{suggestion}")));
+                problems.push((
+                    "ratebook::case::unknown_field",
+                    path.clone(),
+                    format!("`{path}` is not a field of this decision{suggestion}"),
+                ));
             }
             prefix.pop();
         }
@@ -313,13 +373,19 @@ fn pick(values: &[Arc<str>], v: &Value) -> Result<Arc<str>, (&'static str, Strin
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
-        other => return Err(("ratebook::case::wrong_type", format!("expected one of {}, got {}", list(values), type_name(other)))),
+        other => {
+            return Err((
+                "ratebook::case::wrong_type",
+                format!("expected one of {}, got {}", list(values), type_name(other)),
+            ));
+        }
     };
-    values
-        .iter()
-        .find(|x| ***x == *text)
-        .cloned()
-        .ok_or_else(|| ("ratebook::case::bad_value", format!("`{text}` is not one of {}", list(values))))
+    values.iter().find(|x| ***x == *text).cloned().ok_or_else(|| {
+        (
+            "ratebook::case::bad_value",
+            format!("`{text}` is not one of {}", list(values)),
+        )
+    })
 }
 
 fn list(values: &[Arc<str>]) -> String {
@@ -327,7 +393,12 @@ fn list(values: &[Arc<str>]) -> String {
 }
 
 fn check(f: &Field, v: &Value) -> Result<Fact, (&'static str, String)> {
-    let wrong = |want: &str| ("ratebook::case::wrong_type", format!("expected {want}, got {} `{}`", type_name(v), short(v)));
+    let wrong = |want: &str| {
+        (
+            "ratebook::case::wrong_type",
+            format!("expected {want}, got {} `{}`", type_name(v), short(v)),
+        )
+    };
     match &f.kind {
         Kind::Text => match v {
             Value::String(s) => Ok(Fact::Text(Arc::from(s.as_str()))),
@@ -353,31 +424,60 @@ fn check(f: &Field, v: &Value) -> Result<Fact, (&'static str, String)> {
         }
         Kind::Date => {
             let s = v.as_str().ok_or_else(|| wrong("a date (YYYY-MM-DD)"))?;
-            parse_date(s).map(Fact::Date).ok_or_else(|| ("ratebook::case::bad_date", format!("`{s}` is not a real date (YYYY-MM-DD)")))
+            parse_date(s).map(Fact::Date).ok_or_else(|| {
+                (
+                    "ratebook::case::bad_date",
+                    format!("`{s}` is not a real date (YYYY-MM-DD)"),
+                )
+            })
         }
         Kind::Period => {
-            let obj = v.as_object().ok_or_else(|| wrong("a period `{ from: YYYY-MM-DD, to: YYYY-MM-DD }`"))?;
+            let obj = v
+                .as_object()
+                .ok_or_else(|| wrong("a period `{ from: YYYY-MM-DD, to: YYYY-MM-DD }`"))?;
             let get = |k: &str| -> Result<NaiveDate, (&'static str, String)> {
-                let s = obj.get(k).and_then(Value::as_str).ok_or(("ratebook::case::missing_field", format!("the period has no `{k}` date")))?;
-                parse_date(s).ok_or_else(|| ("ratebook::case::bad_date", format!("`{k}: {s}` is not a real date (YYYY-MM-DD)")))
+                let s = obj
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .ok_or(("ratebook::case::missing_field", format!("the period has no `{k}` date")))?;
+                parse_date(s).ok_or_else(|| {
+                    (
+                        "ratebook::case::bad_date",
+                        format!("`{k}: {s}` is not a real date (YYYY-MM-DD)"),
+                    )
+                })
             };
             for k in obj.keys() {
                 if k != "from" && k != "to" {
-                    return Err(("ratebook::case::unknown_field", format!("a period has only `from` and `to`, not `{k}`")));
+                    return Err((
+                        "ratebook::case::unknown_field",
+                        format!("a period has only `from` and `to`, not `{k}`"),
+                    ));
                 }
             }
-            let p = Period { from: get("from")?, to: get("to")? };
+            let p = Period {
+                from: get("from")?,
+                to: get("to")?,
+            };
             if p.to <= p.from {
-                return Err(("ratebook::case::bad_period", format!("the period ends ({}) on or before it starts ({})", p.to, p.from)));
+                return Err((
+                    "ratebook::case::bad_period",
+                    format!("the period ends ({}) on or before it starts ({})", p.to, p.from),
+                ));
             }
             if p.days() > MAX_PERIOD_DAYS {
-                return Err(("ratebook::case::bad_period", format!("the period is {} days long; the limit is {MAX_PERIOD_DAYS}", p.days())));
+                return Err((
+                    "ratebook::case::bad_period",
+                    format!("the period is {} days long; the limit is {MAX_PERIOD_DAYS}", p.days()),
+                ));
             }
             Ok(Fact::Period(p))
         }
         Kind::Enum(values) => pick(values, v).map(Fact::Text),
         Kind::Set(values) => {
-            let items = v.as_array().ok_or_else(|| wrong(&format!("a list of {}", list(values))))?;
+            let items = v
+                .as_array()
+                .ok_or_else(|| wrong(&format!("a list of {}", list(values))))?;
             let mut out: Vec<Arc<str>> = Vec::with_capacity(items.len());
             for it in items {
                 let x = pick(values, it)?;
@@ -395,5 +495,9 @@ pub const MAX_PERIOD_DAYS: i64 = 1100;
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.chars().count() > 40 { format!("{}…", s.chars().take(40).collect::<String>()) } else { s }
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
 }

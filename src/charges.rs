@@ -99,9 +99,12 @@ pub fn compile(pack: &Pack, schema: &Schema, decision_file: &str, ids: &[String]
     let mut out: Vec<Charge> = Vec::with_capacity(ids.len());
     for id in ids {
         let Some((file, raw)) = pack.charges.get(id) else {
-            return Err(Error::pack("ratebook::pack::unknown_charge", format!("{decision_file}: charge `{id}` is not defined in charges/"))
-                .with_help(suggest(id, pack.charges.keys().map(String::as_str)))
-                .at(Location::field(decision_file, "charges")));
+            return Err(Error::pack(
+                "ratebook::pack::unknown_charge",
+                format!("{decision_file}: charge `{id}` is not defined in charges/"),
+            )
+            .with_help(suggest(id, pack.charges.keys().map(String::as_str)))
+            .at(Location::field(decision_file, "charges")));
         };
         let earlier: Vec<&str> = out.iter().map(|c| &*c.id).collect();
         out.push(compile_one(pack, schema, file, raw, &earlier)?);
@@ -128,23 +131,35 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&self, code: &'static str, msg: String) -> Error {
-        Error::pack(code, format!("{}: charge `{}`: {msg}", self.file, self.charge)).at(Location::field(self.file, self.charge))
+        Error::pack(code, format!("{}: charge `{}`: {msg}", self.file, self.charge))
+            .at(Location::field(self.file, self.charge))
     }
 
     fn field(&self, path: &str) -> Result<FieldId> {
-        self.schema.field(path).ok_or_else(|| self.err("ratebook::pack::unknown_field", format!("`{path}` is not an input of the decision")))
+        self.schema.field(path).ok_or_else(|| {
+            self.err(
+                "ratebook::pack::unknown_field",
+                format!("`{path}` is not an input of the decision"),
+            )
+        })
     }
 
     fn param(&self, name: &str) -> Result<ParamId> {
         self.pack.params.id(name).ok_or_else(|| {
-            self.err("ratebook::pack::unknown_param", format!("parameter `{name}` is not defined"))
-                .with_help(suggest(name, self.pack.params.names()))
+            self.err(
+                "ratebook::pack::unknown_param",
+                format!("parameter `{name}` is not defined"),
+            )
+            .with_help(suggest(name, self.pack.params.names()))
         })
     }
 
     fn cond(&self, v: &Value) -> Result<(Cond, String)> {
         let obj = v.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
-            self.err("ratebook::pack::bad_condition", format!("a condition is one of includes, equals, in, present, all, any, not; got `{v}`"))
+            self.err(
+                "ratebook::pack::bad_condition",
+                format!("a condition is one of includes, equals, in, present, all, any, not; got `{v}`"),
+            )
         })?;
         let Some((op, arg)) = obj.iter().next() else {
             return Err(self.err("ratebook::pack::bad_condition", "empty condition".into()));
@@ -158,7 +173,10 @@ impl Ctx<'_> {
         let allowed = |f: FieldId, path: &str, x: &str| -> Result<Arc<str>> {
             match self.schema.values(f) {
                 Some(vals) => vals.iter().find(|v| &***v == x).cloned().ok_or_else(|| {
-                    self.err("ratebook::pack::bad_condition", format!("`{x}` is not a value of `{path}`"))
+                    self.err(
+                        "ratebook::pack::bad_condition",
+                        format!("`{x}` is not a value of `{path}`"),
+                    )
                 }),
                 None => Ok(Arc::from(x)),
             }
@@ -171,7 +189,10 @@ impl Ctx<'_> {
             "includes" => {
                 let (f, path, x) = pair(arg)?;
                 let x = text_of(&x);
-                (Cond::Includes(f, allowed(f, &path, &x)?), format!("{path} includes {x}"))
+                (
+                    Cond::Includes(f, allowed(f, &path, &x)?),
+                    format!("{path} includes {x}"),
+                )
             }
             "equals" => {
                 let (f, path, x) = pair(arg)?;
@@ -180,7 +201,9 @@ impl Ctx<'_> {
             }
             "in" => {
                 let (f, path, x) = pair(arg)?;
-                let items = x.as_array().ok_or_else(|| self.err("ratebook::pack::bad_condition", "`in` takes [field, [values]]".into()))?;
+                let items = x
+                    .as_array()
+                    .ok_or_else(|| self.err("ratebook::pack::bad_condition", "`in` takes [field, [values]]".into()))?;
                 let mut vals = Vec::new();
                 for it in items {
                     vals.push(allowed(f, &path, &text_of(it))?);
@@ -189,11 +212,15 @@ impl Ctx<'_> {
                 (Cond::In(f, vals), format!("{path} is one of {shown}"))
             }
             "present" => {
-                let path = arg.as_str().ok_or_else(|| self.err("ratebook::pack::bad_condition", "`present` takes a field".into()))?;
+                let path = arg
+                    .as_str()
+                    .ok_or_else(|| self.err("ratebook::pack::bad_condition", "`present` takes a field".into()))?;
                 (Cond::Present(self.field(path)?), format!("{path} is given"))
             }
             "all" | "any" => {
-                let items = arg.as_array().ok_or_else(|| self.err("ratebook::pack::bad_condition", format!("`{op}` takes a list")))?;
+                let items = arg
+                    .as_array()
+                    .ok_or_else(|| self.err("ratebook::pack::bad_condition", format!("`{op}` takes a list")))?;
                 let mut cs = Vec::new();
                 let mut ts = Vec::new();
                 for it in items {
@@ -202,7 +229,10 @@ impl Ctx<'_> {
                     ts.push(t);
                 }
                 let joined = ts.join(if op == "all" { " and " } else { " or " });
-                (if op == "all" { Cond::All(cs) } else { Cond::Any(cs) }, format!("({joined})"))
+                (
+                    if op == "all" { Cond::All(cs) } else { Cond::Any(cs) },
+                    format!("({joined})"),
+                )
             }
             "not" => {
                 let (c, t) = self.cond(arg)?;
@@ -247,19 +277,30 @@ impl Ctx<'_> {
                     ("divide", Value::Array(items)) => match items.as_slice() {
                         [a, Value::String(b)] => {
                             let d = parse_decimal(b).filter(|d| !d.is_zero()).ok_or_else(|| {
-                                self.err("ratebook::pack::bad_quantity", format!("divisor `{b}` is not a non-zero number"))
+                                self.err(
+                                    "ratebook::pack::bad_quantity",
+                                    format!("divisor `{b}` is not a non-zero number"),
+                                )
                             })?;
                             let (q, t) = self.qty(a, params)?;
                             Ok((Qty::Divide(Box::new(q), d), format!("{t} / {b}")))
                         }
                         [a, Value::Number(n)] => {
-                            let d = crate::money::decimal_from_json_number(n).filter(|d| !d.is_zero()).ok_or_else(|| {
-                                self.err("ratebook::pack::bad_quantity", format!("divisor `{n}` is not a non-zero number"))
-                            })?;
+                            let d = crate::money::decimal_from_json_number(n)
+                                .filter(|d| !d.is_zero())
+                                .ok_or_else(|| {
+                                    self.err(
+                                        "ratebook::pack::bad_quantity",
+                                        format!("divisor `{n}` is not a non-zero number"),
+                                    )
+                                })?;
                             let (q, t) = self.qty(a, params)?;
                             Ok((Qty::Divide(Box::new(q), d), format!("{t} / {n}")))
                         }
-                        _ => Err(self.err("ratebook::pack::bad_quantity", "`divide` takes [quantity, number]".into())),
+                        _ => Err(self.err(
+                            "ratebook::pack::bad_quantity",
+                            "`divide` takes [quantity, number]".into(),
+                        )),
                     },
                     ("cases", Value::Array(items)) => {
                         let mut arms = Vec::new();
@@ -276,10 +317,15 @@ impl Ctx<'_> {
                                 ts.push(format!("{qt} when {ct}"));
                                 arms.push((c, q));
                             } else {
-                                return Err(self.err("ratebook::pack::bad_quantity", "each case is `{ when: ..., then: ... }` or `{ else: ... }`".into()));
+                                return Err(self.err(
+                                    "ratebook::pack::bad_quantity",
+                                    "each case is `{ when: ..., then: ... }` or `{ else: ... }`".into(),
+                                ));
                             }
                         }
-                        let otherwise = otherwise.ok_or_else(|| self.err("ratebook::pack::bad_quantity", "`cases` needs an `else`".into()))?;
+                        let otherwise = otherwise.ok_or_else(|| {
+                            self.err("ratebook::pack::bad_quantity", "`cases` needs an `else`".into())
+                        })?;
                         Ok((Qty::Cases(arms, Box::new(otherwise)), ts.join("; ")))
                     }
                     ("lines", Value::Array(items)) => {
@@ -294,9 +340,18 @@ impl Ctx<'_> {
                             }
                             ids.push(Arc::from(s));
                         }
-                        Ok((Qty::Lines(ids), format!("amount of {}", items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))))
+                        Ok((
+                            Qty::Lines(ids),
+                            format!(
+                                "amount of {}",
+                                items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
+                            ),
+                        ))
                     }
-                    _ => Err(self.err("ratebook::pack::bad_quantity", format!("unknown quantity `{op}`; use a field, a number, param, min, divide, cases or lines"))),
+                    _ => Err(self.err(
+                        "ratebook::pack::bad_quantity",
+                        format!("unknown quantity `{op}`; use a field, a number, param, min, divide, cases or lines"),
+                    )),
                 }
             }
             other => Err(self.err("ratebook::pack::bad_quantity", format!("`{other}` is not a quantity"))),
@@ -305,8 +360,19 @@ impl Ctx<'_> {
 }
 
 fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlier: &[&str]) -> Result<Charge> {
-    let cx = Ctx { pack, schema, file, charge: &raw.id, earlier };
-    let when = raw.when.as_ref().map(|w| cx.cond(w)).transpose()?.map(|(c, t)| (c, Arc::from(t.as_str())));
+    let cx = Ctx {
+        pack,
+        schema,
+        file,
+        charge: &raw.id,
+        earlier,
+    };
+    let when = raw
+        .when
+        .as_ref()
+        .map(|w| cx.cond(w))
+        .transpose()?
+        .map(|(c, t)| (c, Arc::from(t.as_str())));
     let mut splits_on = Vec::new();
     let (quantity, quantity_text) = cx.qty(&raw.quantity, &mut splits_on)?;
     let per = match raw.per.as_deref() {
@@ -317,25 +383,45 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
             splits_on.push(id);
             Per::Month(id)
         }
-        Some(other) => return Err(cx.err("ratebook::pack::bad_per", format!("`per: {other}` is not one of period, day, month"))),
+        Some(other) => {
+            return Err(cx.err(
+                "ratebook::pack::bad_per",
+                format!("`per: {other}` is not one of period, day, month"),
+            ));
+        }
     };
     let rate = cx.param(&raw.rate)?;
     splits_on.insert(0, rate);
-    let rp = pack.params.get(rate).ok_or_else(|| cx.err("ratebook::pack::unknown_param", raw.rate.clone()))?;
+    let rp = pack
+        .params
+        .get(rate)
+        .ok_or_else(|| cx.err("ratebook::pack::unknown_param", raw.rate.clone()))?;
     let rate_is_percent = &*rp.unit == "percent";
     let expected = format!("USD/{}", raw.unit);
     if rate_is_percent {
         if raw.unit != "USD" {
-            return Err(cx.err("ratebook::pack::unit_mismatch", format!("a percent rate applies to an amount in USD, but the quantity unit is `{}`", raw.unit)));
+            return Err(cx.err(
+                "ratebook::pack::unit_mismatch",
+                format!(
+                    "a percent rate applies to an amount in USD, but the quantity unit is `{}`",
+                    raw.unit
+                ),
+            ));
         }
     } else if *rp.unit != *expected {
         return Err(cx.err(
             "ratebook::pack::unit_mismatch",
-            format!("the quantity is in `{}` so the rate must be in `{expected}`, but `{}` is in `{}`", raw.unit, raw.rate, rp.unit),
+            format!(
+                "the quantity is in `{}` so the rate must be in `{expected}`, but `{}` is in `{}`",
+                raw.unit, raw.rate, rp.unit
+            ),
         ));
     }
     if matches!(quantity, Qty::Lines(_)) && !matches!(per, Per::Period) {
-        return Err(cx.err("ratebook::pack::bad_per", "a charge on other lines' amounts is `per: period`".into()));
+        return Err(cx.err(
+            "ratebook::pack::bad_per",
+            "a charge on other lines' amounts is `per: period`".into(),
+        ));
     }
     let rate_key = match (&raw.rate_key, rp.shape) {
         (Some(k), Shape::Table) => {
@@ -343,26 +429,54 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
             if let Some(vals) = schema.values(f) {
                 for v in vals {
                     if rp.key_index(v).is_none() {
-                        return Err(cx.err("ratebook::pack::table_key", format!("`{k}` can be `{v}`, which is not a key of `{}`", raw.rate)));
+                        return Err(cx.err(
+                            "ratebook::pack::table_key",
+                            format!("`{k}` can be `{v}`, which is not a key of `{}`", raw.rate),
+                        ));
                     }
                 }
             }
             Some(f)
         }
-        (None, Shape::Table) => return Err(cx.err("ratebook::pack::table_key", format!("`{}` is a table; give `rate_key:`", raw.rate))),
-        (Some(_), _) => return Err(cx.err("ratebook::pack::table_key", format!("`{}` is not a table; remove `rate_key:`", raw.rate))),
+        (None, Shape::Table) => {
+            return Err(cx.err(
+                "ratebook::pack::table_key",
+                format!("`{}` is a table; give `rate_key:`", raw.rate),
+            ));
+        }
+        (Some(_), _) => {
+            return Err(cx.err(
+                "ratebook::pack::table_key",
+                format!("`{}` is not a table; remove `rate_key:`", raw.rate),
+            ));
+        }
         (None, _) => None,
     };
     let scale_percent = raw.scale_percent.as_deref().map(|f| cx.field(f)).transpose()?;
     if !pack.citations.contains_key(&raw.cite) {
-        return Err(cx.err("ratebook::pack::unknown_citation", format!("citation `{}` is not in citations.yaml", raw.cite))
+        return Err(cx
+            .err(
+                "ratebook::pack::unknown_citation",
+                format!("citation `{}` is not in citations.yaml", raw.cite),
+            )
             .with_help(suggest(&raw.cite, pack.citations.keys().map(String::as_str))));
     }
-    let explain: Arc<str> = Arc::from(raw.explain.clone().unwrap_or_else(|| format!("{} charged on {}", raw.label, quantity_text)).as_str());
+    let explain: Arc<str> = Arc::from(
+        raw.explain
+            .clone()
+            .unwrap_or_else(|| format!("{} charged on {}", raw.label, quantity_text))
+            .as_str(),
+    );
     let not_applied: Arc<str> = Arc::from(
         raw.not_applied
             .clone()
-            .unwrap_or_else(|| format!("{} not charged: {} is not the case", raw.label, when.as_ref().map(|w| &*w.1).unwrap_or("its condition")))
+            .unwrap_or_else(|| {
+                format!(
+                    "{} not charged: {} is not the case",
+                    raw.label,
+                    when.as_ref().map(|w| &*w.1).unwrap_or("its condition")
+                )
+            })
             .as_str(),
     );
     Ok(Charge {
@@ -387,7 +501,15 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
 
 /// Evaluates a quantity; `None` when a figure it needs is missing. Records
 /// the figures used (the branch taken) in `basis`.
-fn eval_qty(q: &Qty, facts: &Facts, store: &ParamStore, rec: &mut Recorder, date: NaiveDate, line: &Arc<str>, basis: &mut Basis) -> Option<Decimal> {
+fn eval_qty(
+    q: &Qty,
+    facts: &Facts,
+    store: &ParamStore,
+    rec: &mut Recorder,
+    date: NaiveDate,
+    line: &Arc<str>,
+    basis: &mut Basis,
+) -> Option<Decimal> {
     match q {
         Qty::Const(d) => Some(*d),
         Qty::Field(f, path) => {
@@ -464,7 +586,11 @@ pub fn segments(store: &ParamStore, params: &[ParamId], period: Period) -> Vec<P
 pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, rec: &mut Recorder) {
     if let Some((cond, text)) = &c.when {
         let passed = cond.eval(facts);
-        rec.event(|| Event::Condition { rule: c.id.clone(), test: text.clone(), passed });
+        rec.event(|| Event::Condition {
+            rule: c.id.clone(),
+            test: text.clone(),
+            passed,
+        });
         if !passed {
             rec.reason(c.id.clone(), false, c.not_applied.clone(), c.cite.clone());
             return;
@@ -481,12 +607,23 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
     if let Qty::Lines(ids) = &c.quantity {
         let basis: Vec<Line> = rec.lines.iter().filter(|l| ids.contains(&l.id)).cloned().collect();
         for l in basis {
-            let Some(rate) = rec.param(store, c.rate, key.as_ref(), l.from, Some(&c.id)) else { continue };
+            let Some(rate) = rec.param(store, c.rate, key.as_ref(), l.from, Some(&c.id)) else {
+                continue;
+            };
             let mut exact = l.amount * rate.value / Decimal::ONE_HUNDRED;
             if let Some(s) = scale {
                 exact = exact * s / Decimal::ONE_HUNDRED;
             }
-            push_line(c, rec, l.amount, rate.value, exact, Period { from: l.from, to: l.to }, rec_source(store, c, l.from), None);
+            push_line(
+                c,
+                rec,
+                l.amount,
+                rate.value,
+                exact,
+                Period { from: l.from, to: l.to },
+                rec_source(store, c, l.from),
+                None,
+            );
         }
         explain(c, rec);
         return;
@@ -501,9 +638,12 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             let _ = rec.param(store, c.rate, key.as_ref(), part.from, Some(&c.id));
             continue;
         };
-        let basis = (!is_simple(&c.quantity)).then(|| Basis { result: q, ..shown });
+        let basis = (!is_simple(&c.quantity)).then_some(Basis { result: q, ..shown });
         if let Some(b) = &basis {
-            rec.event(|| Event::Basis { line: c.id.clone(), basis: b.clone() });
+            rec.event(|| Event::Basis {
+                line: c.id.clone(),
+                basis: b.clone(),
+            });
         }
         let days = Decimal::from(part.days());
         // Quantity for this part, and the multiplier/divisor that turn the
@@ -520,12 +660,21 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         };
         let part_qty = q * num / den;
         if split || !matches!(c.per, Per::Period) {
-            rec.event(|| Event::Split { line: c.id.clone(), from: part.from, to: part.to, days: part.days(), period_days: period.days(), quantity: part_qty });
+            rec.event(|| Event::Split {
+                line: c.id.clone(),
+                from: part.from,
+                to: part.to,
+                days: part.days(),
+                period_days: period.days(),
+                quantity: part_qty,
+            });
         }
         match store.get(c.rate).map(|p| p.shape) {
-            Some(Shape::Tiers) => tiered(c, store, rec, q, num, den, part, basis),
+            Some(Shape::Tiers) => tiered(c, store, rec, q, (num, den), part, basis),
             _ => {
-                let Some(rate) = rec.param(store, c.rate, key.as_ref(), part.from, Some(&c.id)) else { continue };
+                let Some(rate) = rec.param(store, c.rate, key.as_ref(), part.from, Some(&c.id)) else {
+                    continue;
+                };
                 let mut exact = q * rate.value * num / den;
                 if c.rate_is_percent {
                     exact /= Decimal::ONE_HUNDRED;
@@ -553,8 +702,17 @@ fn rec_source(store: &ParamStore, c: &Charge, date: NaiveDate) -> Arc<str> {
         .unwrap_or_else(|| Arc::from(""))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn push_line(c: &Charge, rec: &mut Recorder, qty: Decimal, rate: Decimal, exact: Decimal, part: Period, source: Arc<str>, basis: Option<Basis>) {
+#[expect(clippy::too_many_arguments, reason = "the parts of one line, each named at the call")]
+fn push_line(
+    c: &Charge,
+    rec: &mut Recorder,
+    qty: Decimal,
+    rate: Decimal,
+    exact: Decimal,
+    part: Period,
+    source: Arc<str>,
+    basis: Option<Basis>,
+) {
     let exact = if c.credit { -exact } else { exact };
     let line = Line {
         id: c.id.clone(),
@@ -574,7 +732,15 @@ fn push_line(c: &Charge, rec: &mut Recorder, qty: Decimal, rate: Decimal, exact:
 
 /// Tiered rates: the quantity fills each tier in turn. When the period is
 /// split, each part's tier bounds are the bounds scaled by its share of days.
-fn tiered(c: &Charge, store: &ParamStore, rec: &mut Recorder, q: Decimal, num: Decimal, den: Decimal, part: Period, basis: Option<Basis>) {
+fn tiered(
+    c: &Charge,
+    store: &ParamStore,
+    rec: &mut Recorder,
+    q: Decimal,
+    (num, den): (Decimal, Decimal),
+    part: Period,
+    basis: Option<Basis>,
+) {
     let Some(p) = store.get(c.rate) else { return };
     let tiers: Vec<Tier> = match p.lookup(part.from, None) {
         Lookup::Tiers { tiers, .. } => tiers.to_vec(),

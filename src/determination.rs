@@ -29,7 +29,6 @@ fn dec_ser<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(d)
 }
 
-
 /// Quantities are shown to 4 places (amounts are computed from the exact share).
 pub fn display_quantity(q: Decimal) -> Decimal {
     round_half_up(q, 4).normalize()
@@ -141,9 +140,16 @@ pub enum Event {
         line: Option<Arc<str>>,
     },
     /// A charge's condition, tested against the case.
-    Condition { rule: Arc<str>, test: Arc<str>, passed: bool },
+    Condition {
+        rule: Arc<str>,
+        test: Arc<str>,
+        passed: bool,
+    },
     /// How a line's quantity was determined from the case.
-    Basis { line: Arc<str>, basis: Basis },
+    Basis {
+        line: Arc<str>,
+        basis: Basis,
+    },
     /// A share of the service period at one set of rates (proration by days).
     Split {
         line: Arc<str>,
@@ -168,9 +174,18 @@ pub enum Event {
         #[serde(serialize_with = "money_ser")]
         amount: Decimal,
     },
-    Requirement { rule: Arc<str>, passed: bool, cite: Arc<str> },
-    Output { name: String, value: serde_json::Value },
-    Note { text: String },
+    Requirement {
+        rule: Arc<str>,
+        passed: bool,
+        cite: Arc<str>,
+    },
+    Output {
+        name: String,
+        value: serde_json::Value,
+    },
+    Note {
+        text: String,
+    },
 }
 
 /// The result of a decision (DESIGN.md, firm).
@@ -240,14 +255,24 @@ impl Recorder {
     pub fn event(&mut self, event: impl FnOnce() -> Event) {
         if self.trace_on {
             self.step += 1;
-            self.trace.push(TraceStep { step: self.step, event: event() });
+            self.trace.push(TraceStep {
+                step: self.step,
+                event: event(),
+            });
         }
     }
 
     /// Reads a scalar or table figure in force on `date`. A missing figure
     /// is collected (every one the determination needs is reported) and
     /// `None` returned; an assumed or supplied figure adds a warning.
-    pub fn param(&mut self, store: &ParamStore, id: ParamId, key: Option<&Arc<str>>, date: NaiveDate, line: Option<&Arc<str>>) -> Option<Read> {
+    pub fn param(
+        &mut self,
+        store: &ParamStore,
+        id: ParamId,
+        key: Option<&Arc<str>>,
+        date: NaiveDate,
+        line: Option<&Arc<str>>,
+    ) -> Option<Read> {
         let p = store.get(id)?;
         match p.lookup(date, key.map(|k| &**k)) {
             Lookup::Found { value, status, dated } => {
@@ -266,9 +291,15 @@ impl Recorder {
                 if matches!(status, Status::Assumed | Status::Supplied) && !self.warned.contains(&(id, dated.from)) {
                     self.warned.push((id, dated.from));
                     let (code, what) = if status == Status::Assumed {
-                        ("ratebook::params::assumed_value", "an assumed figure, not an official one")
+                        (
+                            "ratebook::params::assumed_value",
+                            "an assumed figure, not an official one",
+                        )
                     } else {
-                        ("ratebook::params::supplied_value", "a figure supplied for this evaluation, not from the pack")
+                        (
+                            "ratebook::params::supplied_value",
+                            "a figure supplied for this evaluation, not from the pack",
+                        )
                     };
                     let note = dated.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
                     let keytext = key.map(|k| format!("[{k}]")).unwrap_or_default();
@@ -281,7 +312,10 @@ impl Recorder {
                         param: Some(p.name.clone()),
                     });
                 }
-                Some(Read { value, effective_from: dated.from })
+                Some(Read {
+                    value,
+                    effective_from: dated.from,
+                })
             }
             Lookup::Tiers { .. } => None,
             Lookup::Missing(m) => {
@@ -315,12 +349,25 @@ impl Recorder {
     }
 
     pub fn reason(&mut self, rule: Arc<str>, passed: bool, text: Arc<str>, cite: Arc<str>) {
-        self.event(|| Event::Requirement { rule: rule.clone(), passed, cite: cite.clone() });
-        self.reasons.push(Reason { rule, passed, text, cite });
+        self.event(|| Event::Requirement {
+            rule: rule.clone(),
+            passed,
+            cite: cite.clone(),
+        });
+        self.reasons.push(Reason {
+            rule,
+            passed,
+            text,
+            cite,
+        });
     }
 
     pub fn warn(&mut self, code: &'static str, message: String) {
-        self.warnings.push(Warning { code, message, param: None });
+        self.warnings.push(Warning {
+            code,
+            message,
+            param: None,
+        });
     }
 
     /// Sum of line amounts (each already rounded to the cent).
@@ -328,7 +375,14 @@ impl Recorder {
         self.lines.iter().map(|l| l.amount).sum()
     }
 
-    pub fn finish(self, decision: &str, pack: &Arc<PackId>, as_of: NaiveDate, total: Option<Decimal>, default_outcome: &str) -> Determination {
+    pub fn finish(
+        self,
+        decision: &str,
+        pack: &Arc<PackId>,
+        as_of: NaiveDate,
+        total: Option<Decimal>,
+        default_outcome: &str,
+    ) -> Determination {
         Determination {
             decision: decision.to_string(),
             pack: Arc::clone(pack),

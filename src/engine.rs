@@ -25,7 +25,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { as_of: None, trace: true }
+        Options {
+            as_of: None,
+            trace: true,
+        }
     }
 }
 
@@ -74,12 +77,21 @@ impl Engine {
         let mut decisions = BTreeMap::new();
         for (name, src) in &pack.decisions {
             let compiled = match src {
-                DecisionSource::Declarative { file, def } => Compiled::Declarative(Box::new(compile_declarative(&pack, file, def)?)),
-                DecisionSource::Script { file, text } => Compiled::Script { file: file.clone(), ast: script::compile(&rhai, file, text)? },
+                DecisionSource::Declarative { file, def } => {
+                    Compiled::Declarative(Box::new(compile_declarative(&pack, file, def)?))
+                }
+                DecisionSource::Script { file, text } => Compiled::Script {
+                    file: file.clone(),
+                    ast: script::compile(&rhai, file, text)?,
+                },
             };
             decisions.insert(name.clone(), compiled);
         }
-        Ok(Engine { pack: Arc::new(pack), rhai, decisions })
+        Ok(Engine {
+            pack: Arc::new(pack),
+            rhai,
+            decisions,
+        })
     }
 
     /// An engine over the pack with figures supplied for this evaluation
@@ -119,8 +131,11 @@ impl Engine {
                 .max_by(|a, b| a.0.total_cmp(&b.0))
                 .map(|(_, k)| format!("did you mean `{k}`? "))
                 .unwrap_or_default();
-            return Err(Error::input("ratebook::decision::unknown", format!("the pack `{}` has no decision `{decision}`", self.pack.ident.id))
-                .with_help(format!("{near}decisions in this pack: {}", known.join(", "))));
+            return Err(Error::input(
+                "ratebook::decision::unknown",
+                format!("the pack `{}` has no decision `{decision}`", self.pack.ident.id),
+            )
+            .with_help(format!("{near}decisions in this pack: {}", known.join(", "))));
         };
         match compiled {
             Compiled::Declarative(d) => self.decide_declarative(decision, d, case, options),
@@ -131,7 +146,10 @@ impl Engine {
     fn decide_declarative(&self, name: &str, d: &Declarative, case: &Case, options: &Options) -> Result<Determination> {
         let facts = d.schema.check(case)?;
         let Fact::Period(period) = *facts.get(d.period) else {
-            return Err(Error::input("ratebook::case::missing_field", format!("{}: the service period is required", case.name)));
+            return Err(Error::input(
+                "ratebook::case::missing_field",
+                format!("{}: the service period is required", case.name),
+            ));
         };
         let as_of = options.as_of.or_else(|| case.as_of()).or(match d.as_of {
             AsOf::PeriodEnd(_) => Some(period.to),
@@ -142,14 +160,22 @@ impl Engine {
             },
             AsOf::Required => None,
         });
-        let as_of = as_of.ok_or_else(|| Error::input("ratebook::case::no_as_of", "give the date of the determination with --as-of or `as_of:` in the case"))?;
+        let as_of = as_of.ok_or_else(|| {
+            Error::input(
+                "ratebook::case::no_as_of",
+                "give the date of the determination with --as-of or `as_of:` in the case",
+            )
+        })?;
         let mut rec = Recorder::new(options.trace);
         for c in &d.charges {
             charges::evaluate(c, &facts, period, &self.pack.params, &mut rec);
         }
         if !rec.absent.is_empty() {
-            return Err(Error::input("ratebook::case::missing_field", format!("{}: {}", case.name, rec.absent.join("; ")))
-                .at(Location::file(case.name.clone())));
+            return Err(Error::input(
+                "ratebook::case::missing_field",
+                format!("{}: {}", case.name, rec.absent.join("; ")),
+            )
+            .at(Location::file(case.name.clone())));
         }
         if !rec.missing.is_empty() {
             return Err(missing_error(name, rec.missing));
@@ -178,18 +204,36 @@ impl Engine {
         rec.reason(Arc::from("proration"), true, Arc::from(text.as_str()), cite);
     }
 
-    fn decide_script(&self, name: &str, file: &str, ast: &rhai::AST, case: &Case, options: &Options) -> Result<Determination> {
+    fn decide_script(
+        &self,
+        name: &str,
+        file: &str,
+        ast: &rhai::AST,
+        case: &Case,
+        options: &Options,
+    ) -> Result<Determination> {
         let as_of = options.as_of.or_else(|| case.as_of()).ok_or_else(|| {
-            Error::input("ratebook::case::no_as_of", "give the date of the determination with --as-of or `as_of:` in the case")
+            Error::input(
+                "ratebook::case::no_as_of",
+                "give the date of the determination with --as-of or `as_of:` in the case",
+            )
         })?;
-        let state = script::ScriptState { pack: self.pack.clone(), as_of, rec: Recorder::new(options.trace) };
+        let state = script::ScriptState {
+            pack: self.pack.clone(),
+            as_of,
+            rec: Recorder::new(options.trace),
+        };
         let (rec, result) = script::run(&self.rhai, ast, file, &case.value, state);
         if !rec.missing.is_empty() {
             return Err(missing_error(name, rec.missing));
         }
         result?;
         if rec.outcome.is_none() {
-            return Err(Error::pack("ratebook::rule::no_outcome", format!("{file}: the decision ended without calling outcome(...)")).at(Location::file(file)));
+            return Err(Error::pack(
+                "ratebook::rule::no_outcome",
+                format!("{file}: the decision ended without calling outcome(...)"),
+            )
+            .at(Location::file(file)));
         }
         let total = if rec.lines.is_empty() { None } else { Some(rec.total()) };
         Ok(rec.finish(name, &self.pack.ident, as_of, total, "computed"))
@@ -197,10 +241,21 @@ impl Engine {
 }
 
 fn missing_error(decision: &str, missing: Vec<MissingFigure>) -> Error {
-    let list = missing.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n");
+    let list = missing
+        .iter()
+        .map(|m| format!("  - {m}"))
+        .collect::<Vec<_>>()
+        .join("\n");
     let example = missing
         .first()
-        .map(|m| format!("--set '{}{}@{}=VALUE'", m.param, m.key.as_ref().map(|k| format!("[{k}]")).unwrap_or_default(), m.date))
+        .map(|m| {
+            format!(
+                "--set '{}{}@{}=VALUE'",
+                m.param,
+                m.key.as_ref().map(|k| format!("[{k}]")).unwrap_or_default(),
+                m.date
+            )
+        })
         .unwrap_or_default();
     let mut err = Error::new(
         ErrorKind::MissingFigures,
@@ -215,13 +270,24 @@ fn missing_error(decision: &str, missing: Vec<MissingFigure>) -> Error {
 fn compile_declarative(pack: &Pack, file: &str, def: &crate::pack::format::RawDecision) -> Result<Declarative> {
     let schema = Schema::compile(file, &def.inputs)?;
     let bad = |m: String| Error::pack("ratebook::pack::bad_decision", format!("{file}: {m}")).at(Location::file(file));
-    let period = schema.field(&def.period).filter(|f| schema.is_period(*f)).ok_or_else(|| bad(format!("`period: {}` is not a period input", def.period)))?;
+    let period = schema
+        .field(&def.period)
+        .filter(|f| schema.is_period(*f))
+        .ok_or_else(|| bad(format!("`period: {}` is not a period input", def.period)))?;
     let as_of = match def.as_of.as_deref() {
         None => AsOf::Required,
         Some(p) => {
-            if let Some(base) = p.strip_suffix(".to").and_then(|b| schema.field(b)).filter(|f| schema.is_period(*f)) {
+            if let Some(base) = p
+                .strip_suffix(".to")
+                .and_then(|b| schema.field(b))
+                .filter(|f| schema.is_period(*f))
+            {
                 AsOf::PeriodEnd(base)
-            } else if let Some(base) = p.strip_suffix(".from").and_then(|b| schema.field(b)).filter(|f| schema.is_period(*f)) {
+            } else if let Some(base) = p
+                .strip_suffix(".from")
+                .and_then(|b| schema.field(b))
+                .filter(|f| schema.is_period(*f))
+            {
                 AsOf::PeriodStart(base)
             } else if let Some(f) = schema.field(p).filter(|f| schema.is_date(*f)) {
                 AsOf::Date(f)
@@ -236,14 +302,24 @@ fn compile_declarative(pack: &Pack, file: &str, def: &crate::pack::format::RawDe
         return Err(bad(format!("citation `{c}` is not in citations.yaml")));
     }
     let charges = charges::compile(pack, &schema, file, &def.charges)?;
-    Ok(Declarative { title: def.title.clone(), schema, period, as_of, charges, cite: def.cite.as_deref().map(Arc::from) })
+    Ok(Declarative {
+        title: def.title.clone(),
+        schema,
+        period,
+        as_of,
+        charges,
+        cite: def.cite.as_deref().map(Arc::from),
+    })
 }
 
 /// Parses `--set` text: `PARAM=VALUE`, `PARAM[KEY]=VALUE`, `PARAM@DATE=VALUE`.
 pub fn parse_override(text: &str) -> Result<Override> {
     let bad = || {
-        Error::input("ratebook::cli::bad_set", format!("`--set {text}` is not PARAM=VALUE, PARAM[KEY]=VALUE or PARAM[KEY]@DATE=VALUE"))
-            .with_help("example: --set 'water.base_per_day[quarterly]@2024-07-01=0.7500'")
+        Error::input(
+            "ratebook::cli::bad_set",
+            format!("`--set {text}` is not PARAM=VALUE, PARAM[KEY]=VALUE or PARAM[KEY]@DATE=VALUE"),
+        )
+        .with_help("example: --set 'water.base_per_day[quarterly]@2024-07-01=0.7500'")
     };
     let (lhs, value) = text.split_once('=').ok_or_else(bad)?;
     let value = crate::money::parse_decimal(value).ok_or_else(bad)?;
@@ -258,5 +334,10 @@ pub fn parse_override(text: &str) -> Result<Override> {
     if param.is_empty() {
         return Err(bad());
     }
-    Ok(Override { param: param.to_string(), key, from, value })
+    Ok(Override {
+        param: param.to_string(),
+        key,
+        from,
+        value,
+    })
 }

@@ -124,7 +124,7 @@ pub struct Error {
     pub kind: ErrorKind,
     pub code: &'static str,
     pub message: String,
-    pub help: Option<String>,
+    pub help: Option<Box<str>>,
     pub locations: Vec<Location>,
     pub missing: Vec<MissingFigure>,
     pub snippet: Option<Box<Snippet>>,
@@ -154,7 +154,7 @@ impl Error {
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(help.into().into_boxed_str());
         self
     }
 
@@ -179,7 +179,7 @@ impl Error {
         body.insert("code".into(), self.code.into());
         body.insert("message".into(), self.message.clone().into());
         if let Some(h) = &self.help {
-            body.insert("help".into(), h.clone().into());
+            body.insert("help".into(), h.to_string().into());
         }
         body.insert(
             "locations".into(),
@@ -203,7 +203,7 @@ impl miette::Diagnostic for Error {
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         let mut parts: Vec<String> = Vec::new();
         if let Some(h) = &self.help {
-            parts.push(h.clone());
+            parts.push(h.to_string());
         }
         if self.snippet.is_none() {
             for l in &self.locations {
@@ -257,10 +257,7 @@ pub fn snippet_at(name: &str, text: &str, line: u64, col: u64) -> Snippet {
     let offset = offset_of(text, line, col);
     let len = text
         .get(offset..)
-        .map(|rest| {
-            rest.find(|c: char| c == '\n' || c == ',' || c == '}')
-                .unwrap_or(rest.len())
-        })
+        .map(|rest| rest.find(['\n', ',', '}']).unwrap_or(rest.len()))
         .unwrap_or(0);
     Snippet {
         name: name.to_string(),

@@ -12,7 +12,11 @@ use std::io::{IsTerminal, Read};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "ratebook", version, about = "Water, sewer and stormwater determinations with their reasons, citations and sources")]
+#[command(
+    name = "ratebook",
+    version,
+    about = "Water, sewer and stormwater determinations with their reasons, citations and sources"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -85,8 +89,11 @@ fn read_case(path: Option<&str>) -> Result<(String, String), Error> {
             Ok(("<stdin>".into(), s))
         }
         Some(p) => {
-            let bytes = std::fs::read(p).map_err(|e| Error::input("ratebook::io", format!("cannot read {p}: {e}")).at(Location::file(p)))?;
-            let text = String::from_utf8(bytes).map_err(|_| Error::input("ratebook::case::not_utf8", format!("{p} is not UTF-8 text")).at(Location::file(p)))?;
+            let bytes = std::fs::read(p)
+                .map_err(|e| Error::input("ratebook::io", format!("cannot read {p}: {e}")).at(Location::file(p)))?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                Error::input("ratebook::case::not_utf8", format!("{p} is not UTF-8 text")).at(Location::file(p))
+            })?;
             Ok((p.to_string(), text))
         }
     }
@@ -97,7 +104,11 @@ fn report(e: &Error, json: bool) -> ExitCode {
         eprintln!("{}", api::error_json(e));
     } else {
         let color = std::io::stderr().is_terminal();
-        let handler = miette::GraphicalReportHandler::new_themed(if color { miette::GraphicalTheme::unicode() } else { miette::GraphicalTheme::unicode_nocolor() });
+        let handler = miette::GraphicalReportHandler::new_themed(if color {
+            miette::GraphicalTheme::unicode()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        });
         let mut out = String::new();
         if handler.render_report(&mut out, e).is_ok() {
             eprint!("{out}");
@@ -113,16 +124,33 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
-        Command::Decide { decision, case, pack, as_of, set, format } => {
+        Command::Decide {
+            decision,
+            case,
+            pack,
+            as_of,
+            set,
+            format,
+        } => {
             let json = format == "json";
             let run = || -> Result<String, Error> {
                 let pack = load_pack(pack.as_deref())?;
                 let (name, text) = read_case(case.as_deref())?;
-                let req = DecideRequest { decision: &decision, case_text: &text, case_name: &name, as_of, set: &set };
+                let req = DecideRequest {
+                    decision: &decision,
+                    case_text: &text,
+                    case_name: &name,
+                    as_of,
+                    set: &set,
+                };
                 api::decide(&pack, &req, Format::parse(&format).unwrap_or(Format::Text))
             };
             match run() {
@@ -152,7 +180,11 @@ fn main() -> ExitCode {
                         }
                         println!("\n{} passed, {} failed", r.passed(), r.failed());
                     }
-                    if r.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+                    if r.failed() == 0 {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
                 }
                 Err(e) => report(&e, json),
             }

@@ -23,9 +23,7 @@ pub fn parse_decimal(text: &str) -> Option<Decimal> {
     if t.is_empty() {
         return None;
     }
-    Decimal::from_str(t)
-        .or_else(|_| Decimal::from_scientific(t))
-        .ok()
+    Decimal::from_str(t).or_else(|_| Decimal::from_scientific(t)).ok()
 }
 
 /// Converts a JSON number to an exact decimal. Integers are exact; a number

@@ -169,17 +169,22 @@ impl Parameter {
 
     /// Dates strictly inside (from, to) where a new value takes effect.
     pub fn changes_within(&self, from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = NaiveDate> + '_ {
-        self.values
-            .iter()
-            .map(|v| v.from)
-            .filter(move |d| *d > from && *d < to)
+        self.values.iter().map(|v| v.from).filter(move |d| *d > from && *d < to)
     }
 }
 
 fn found<'a>(f: &Figure, dated: &'a DatedValue) -> Option<Lookup<'a>> {
     match f {
-        Figure::Known(v) => Some(Lookup::Found { value: *v, status: dated.status, dated }),
-        Figure::Supplied(v) => Some(Lookup::Found { value: *v, status: Status::Supplied, dated }),
+        Figure::Known(v) => Some(Lookup::Found {
+            value: *v,
+            status: dated.status,
+            dated,
+        }),
+        Figure::Supplied(v) => Some(Lookup::Found {
+            value: *v,
+            status: Status::Supplied,
+            dated,
+        }),
         Figure::Unknown => None,
     }
 }
@@ -249,7 +254,11 @@ impl ParamStore {
         use crate::error::Error;
         let names: Vec<String> = self.names().map(str::to_string).collect();
         let id = self.id(&o.param).ok_or_else(|| {
-            Error::input("ratebook::cli::unknown_param", format!("`--set`: there is no parameter `{}`", o.param)).with_help(
+            Error::input(
+                "ratebook::cli::unknown_param",
+                format!("`--set`: there is no parameter `{}`", o.param),
+            )
+            .with_help(
                 names
                     .iter()
                     .map(|n| (strsim::jaro_winkler(n, &o.param), n))
@@ -262,13 +271,27 @@ impl ParamStore {
         let Some(p) = self.get_mut(id) else { return Ok(()) };
         let key_index = match (&o.key, p.shape) {
             (Some(k), Shape::Table) => Some(p.key_index(k).ok_or_else(|| {
-                Error::input("ratebook::cli::unknown_key", format!("`--set`: `{}` has no key `{k}`; keys: {}", o.param, p.keys.join(", ")))
+                Error::input(
+                    "ratebook::cli::unknown_key",
+                    format!("`--set`: `{}` has no key `{k}`; keys: {}", o.param, p.keys.join(", ")),
+                )
             })?),
             (None, Shape::Scalar) => None,
             (None, Shape::Table) => {
-                return Err(Error::input("ratebook::cli::unknown_key", format!("`--set`: `{}` is a table; say which key: {}[KEY]=VALUE", o.param, o.param)));
+                return Err(Error::input(
+                    "ratebook::cli::unknown_key",
+                    format!(
+                        "`--set`: `{}` is a table; say which key: {}[KEY]=VALUE",
+                        o.param, o.param
+                    ),
+                ));
             }
-            _ => return Err(Error::input("ratebook::cli::bad_set", format!("`--set`: `{}` cannot be set this way", o.param))),
+            _ => {
+                return Err(Error::input(
+                    "ratebook::cli::bad_set",
+                    format!("`--set`: `{}` cannot be set this way", o.param),
+                ));
+            }
         };
         let nkeys = p.keys.len();
         let apply = |data: &mut ValueData| match (data, key_index) {

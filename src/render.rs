@@ -61,10 +61,24 @@ fn header(d: &Determination) -> String {
 fn sources(d: &Determination) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in &d.trace {
-        if let Event::Param { name, key, value, unit, status, effective_from, source, formula, .. } = &s.event {
+        if let Event::Param {
+            name,
+            key,
+            value,
+            unit,
+            status,
+            effective_from,
+            source,
+            formula,
+            ..
+        } = &s.event
+        {
             let k = key.as_ref().map(|k| format!("[{k}]")).unwrap_or_default();
             let f = formula.as_ref().map(|f| format!("; formula: {f}")).unwrap_or_default();
-            let line = format!("{name}{k} = {value} {unit} from {effective_from} ({}): {source}{f}", status.as_str());
+            let line = format!(
+                "{name}{k} = {value} {unit} from {effective_from} ({}): {source}{f}",
+                status.as_str()
+            );
             if !out.contains(&line) {
                 out.push(line);
             }
@@ -80,10 +94,23 @@ pub fn text(d: &Determination, pack: &Pack) -> String {
     let _ = writeln!(o, "{}", header(d));
     if !d.lines.is_empty() {
         let _ = writeln!(o);
-        let _ = writeln!(o, "{:<36} {:<10}  {:<10} {:>22} {:>9} {:>10}", "line", "from", "to", "quantity", "rate", "amount");
+        let _ = writeln!(
+            o,
+            "{:<36} {:<10}  {:<10} {:>22} {:>9} {:>10}",
+            "line", "from", "to", "quantity", "rate", "amount"
+        );
         for l in &d.lines {
             let q = format!("{} {}", l.quantity, l.unit);
-            let _ = writeln!(o, "{:<36} {:<10}  {:<10} {:>22} {:>9} {:>10}", l.label, l.from, l.to, q, l.rate, money_text(l.amount));
+            let _ = writeln!(
+                o,
+                "{:<36} {:<10}  {:<10} {:>22} {:>9} {:>10}",
+                l.label,
+                l.from,
+                l.to,
+                q,
+                l.rate,
+                money_text(l.amount)
+            );
             if let Some(b) = &l.basis {
                 let _ = writeln!(o, "    basis: {b}");
             }
@@ -162,7 +189,12 @@ pub fn markdown(d: &Determination, pack: &Pack) -> String {
         let _ = writeln!(o, "\n**Reasons**\n");
         for r in &d.reasons {
             let mark = if r.passed { "✓" } else { "✗" };
-            let _ = writeln!(o, "- {mark} {} _({})_", md_escape(&r.text), md_escape(&cite_text(pack, &r.cite)));
+            let _ = writeln!(
+                o,
+                "- {mark} {} _({})_",
+                md_escape(&r.text),
+                md_escape(&cite_text(pack, &r.cite))
+            );
         }
     }
     if !d.warnings.is_empty() {
@@ -185,11 +217,29 @@ pub fn markdown(d: &Determination, pack: &Pack) -> String {
 pub fn letter(d: &Determination, pack: &Pack) -> String {
     let mut o = String::new();
     let who = pack.jurisdiction.as_deref().unwrap_or(&pack.title);
-    if let (Some(total), Some(first), Some(last)) = (d.total, d.lines.iter().map(|l| l.from).min(), d.lines.iter().map(|l| l.to).max()) {
-        let _ = writeln!(o, "Your charges for service from {first} to {last} come to ${}.", money_text(total));
+    if let (Some(total), Some(first), Some(last)) = (
+        d.total,
+        d.lines.iter().map(|l| l.from).min(),
+        d.lines.iter().map(|l| l.to).max(),
+    ) {
+        let _ = writeln!(
+            o,
+            "Your charges for service from {first} to {last} come to ${}.",
+            money_text(total)
+        );
         let _ = writeln!(o, "\nHow they are calculated:");
         for l in &d.lines {
-            let _ = writeln!(o, "  - {}, {} to {}: {} {} at ${} = ${}", l.label, l.from, l.to, l.quantity, l.unit, l.rate, money_text(l.amount));
+            let _ = writeln!(
+                o,
+                "  - {}, {} to {}: {} {} at ${} = ${}",
+                l.label,
+                l.from,
+                l.to,
+                l.quantity,
+                l.unit,
+                l.rate,
+                money_text(l.amount)
+            );
         }
     } else {
         let _ = writeln!(o, "Result: {}.", d.outcome.replace('_', " "));
@@ -202,11 +252,18 @@ pub fn letter(d: &Determination, pack: &Pack) -> String {
         }
     }
     if !d.warnings.is_empty() {
-        let _ = writeln!(o, "\nPlease note: some figures used are not official published figures and are being confirmed:");
+        let _ = writeln!(
+            o,
+            "\nPlease note: some figures used are not official published figures and are being confirmed:"
+        );
         for w in &d.warnings {
             let _ = writeln!(o, "  - {}", w.message);
         }
     }
-    let _ = writeln!(o, "\n{who}. Determination made with rule pack {} version {} ({}).", d.pack.id, d.pack.version, d.pack.digest);
+    let _ = writeln!(
+        o,
+        "\n{who}. Determination made with rule pack {} version {} ({}).",
+        d.pack.id, d.pack.version, d.pack.digest
+    );
     o
 }

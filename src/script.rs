@@ -15,7 +15,7 @@ use crate::money::{round_half_up, round_money};
 use crate::pack::{Limits, Pack};
 use crate::params::ParamStore;
 use chrono::NaiveDate;
-use rhai::{Array, Dynamic, EvalAltResult, Map, Position, Scope, AST};
+use rhai::{AST, Array, Dynamic, EvalAltResult, Map, Position, Scope};
 use rust_decimal::Decimal;
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -67,7 +67,9 @@ fn dec(d: &Dynamic) -> HostResult<Decimal> {
 fn read_param(name: &str, key: Option<&str>, date: Option<NaiveDate>) -> HostResult<Dynamic> {
     with_state(|st| {
         let store: &ParamStore = &st.pack.params;
-        let id = store.id(name).ok_or_else(|| host_err(format!("parameter `{name}` is not defined in the pack")))?;
+        let id = store
+            .id(name)
+            .ok_or_else(|| host_err(format!("parameter `{name}` is not defined in the pack")))?;
         let at = date.unwrap_or(st.as_of);
         let key: Option<Arc<str>> = key.map(Arc::from);
         match st.rec.param(store, id, key.as_ref(), at, None) {
@@ -188,7 +190,12 @@ fn periods(from: &str, to: &str, names: Array) -> HostResult<Array> {
         let mut ids = Vec::new();
         for n in &names {
             let n = n.to_string();
-            ids.push(st.pack.params.id(&n).ok_or_else(|| host_err(format!("parameter `{n}` is not defined in the pack")))?);
+            ids.push(
+                st.pack
+                    .params
+                    .id(&n)
+                    .ok_or_else(|| host_err(format!("parameter `{n}` is not defined in the pack")))?,
+            );
         }
         let whole = Period { from, to };
         let parts = crate::charges::segments(&st.pack.params, &ids, whole);
@@ -214,7 +221,11 @@ fn periods(from: &str, to: &str, names: Array) -> HostResult<Array> {
 }
 
 fn calendar_op(f: impl FnOnce(&Calendar) -> Option<NaiveDate>) -> HostResult<String> {
-    with_state(|st| f(&st.pack.calendar).map(|d| d.to_string()).ok_or_else(|| host_err("date out of range")))
+    with_state(|st| {
+        f(&st.pack.calendar)
+            .map(|d| d.to_string())
+            .ok_or_else(|| host_err("date out of range"))
+    })
 }
 
 /// Builds the one configured rhai engine for a pack.
@@ -237,39 +248,58 @@ pub fn engine(limits: &Limits) -> rhai::Engine {
     e.register_fn("param", |n: &str| read_param(n, None, None));
     e.register_fn("param", |n: &str, k: &str| read_param(n, Some(k), None));
     e.register_fn("param_at", |n: &str, d: &str| read_param(n, None, Some(date_arg(d)?)));
-    e.register_fn("param_at", |n: &str, k: &str, d: &str| read_param(n, Some(k), Some(date_arg(d)?)));
+    e.register_fn("param_at", |n: &str, k: &str, d: &str| {
+        read_param(n, Some(k), Some(date_arg(d)?))
+    });
     e.register_fn("periods", periods);
     e.register_fn("add_line", add_line);
     e.register_fn("require", require);
-    e.register_fn("outcome", |o: &str| with_state(|st| {
-        st.rec.outcome = Some(o.to_string());
-        Ok(())
-    }));
-    e.register_fn("output", |k: &str, v: Dynamic| with_state(|st| {
-        let value = to_json(&v);
-        let name = k.to_string();
-        let shown = value.clone();
-        st.rec.event(|| Event::Output { name: name.clone(), value: shown });
-        st.rec.outputs.insert(name, value);
-        Ok(())
-    }));
-    e.register_fn("note", |t: &str| with_state(|st| {
-        let text = t.to_string();
-        st.rec.event(|| Event::Note { text });
-        Ok(())
-    }));
-    e.register_fn("warn", |t: &str| with_state(|st| {
-        st.rec.warn("ratebook::rule::warning", t.to_string());
-        Ok(())
-    }));
+    e.register_fn("outcome", |o: &str| {
+        with_state(|st| {
+            st.rec.outcome = Some(o.to_string());
+            Ok(())
+        })
+    });
+    e.register_fn("output", |k: &str, v: Dynamic| {
+        with_state(|st| {
+            let value = to_json(&v);
+            let name = k.to_string();
+            let shown = value.clone();
+            st.rec.event(|| Event::Output {
+                name: name.clone(),
+                value: shown,
+            });
+            st.rec.outputs.insert(name, value);
+            Ok(())
+        })
+    });
+    e.register_fn("note", |t: &str| {
+        with_state(|st| {
+            let text = t.to_string();
+            st.rec.event(|| Event::Note { text });
+            Ok(())
+        })
+    });
+    e.register_fn("warn", |t: &str| {
+        with_state(|st| {
+            st.rec.warn("ratebook::rule::warning", t.to_string());
+            Ok(())
+        })
+    });
     e.register_fn("round_money", |d: Decimal| round_money(d));
-    e.register_fn("round_half_up", |d: Decimal, p: i64| round_half_up(d, p.clamp(0, 28) as u32));
+    e.register_fn("round_half_up", |d: Decimal, p: i64| {
+        round_half_up(d, p.clamp(0, 28) as u32)
+    });
     e.register_fn("decimal", |d: Dynamic| dec(&d));
     e.register_fn("date", |s: &str| date_arg(s).map(|d| d.to_string()));
-    e.register_fn("days_between", |a: &str, b: &str| -> HostResult<i64> { Ok((date_arg(b)? - date_arg(a)?).num_days()) });
+    e.register_fn("days_between", |a: &str, b: &str| -> HostResult<i64> {
+        Ok((date_arg(b)? - date_arg(a)?).num_days())
+    });
     e.register_fn("add_days", |a: &str, n: i64| -> HostResult<String> {
         let d = date_arg(a)?;
-        d.checked_add_signed(chrono::Duration::days(n)).map(|d| d.to_string()).ok_or_else(|| host_err("date out of range"))
+        d.checked_add_signed(chrono::Duration::days(n))
+            .map(|d| d.to_string())
+            .ok_or_else(|| host_err("date out of range"))
     });
     e.register_fn("add_business_days", |a: &str, n: i64| -> HostResult<String> {
         let d = date_arg(a)?;
@@ -305,7 +335,13 @@ pub fn compile(engine: &rhai::Engine, file: &str, text: &str) -> Result<AST> {
 }
 
 /// Runs a compiled decision script against a case.
-pub fn run(engine: &rhai::Engine, ast: &AST, file: &str, case: &serde_json::Value, state: ScriptState) -> (Recorder, Result<()>) {
+pub fn run(
+    engine: &rhai::Engine,
+    ast: &AST,
+    file: &str,
+    case: &serde_json::Value,
+    state: ScriptState,
+) -> (Recorder, Result<()>) {
     let mut scope = Scope::new();
     scope.push_constant("facts", from_json(case));
     scope.push_constant("as_of", state.as_of.to_string());

@@ -19,10 +19,10 @@
 //! ```
 
 use crate::case::Case;
+use crate::dates::parse_date;
 use crate::engine::{Engine, Options, parse_override};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pack::Pack;
-use crate::dates::parse_date;
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::Value;
@@ -131,7 +131,12 @@ fn run_case(engine: &Engine, file: &str, decision: &str, tc: &TestCase) -> CaseR
         (_, None, None) => diffs.push("the test has neither `expect` nor `expect_error`".into()),
         (_, Some(_), Some(_)) => diffs.push("the test has both `expect` and `expect_error`".into()),
     }
-    CaseResult { file: file.to_string(), name: tc.name.clone(), passed: diffs.is_empty(), differences: diffs }
+    CaseResult {
+        file: file.to_string(),
+        name: tc.name.clone(),
+        passed: diffs.is_empty(),
+        differences: diffs,
+    }
 }
 
 fn scalar_text(v: &Value) -> Option<String> {
@@ -147,7 +152,13 @@ fn scalar_text(v: &Value) -> Option<String> {
 /// Partial comparison: every key the expectation names must match; lists
 /// must have the same length; scalars compare as text ("15" equals 15).
 pub fn compare(expected: &Value, actual: &Value, path: &str, diffs: &mut Vec<String>) {
-    let at = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+    let at = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
             for (k, ev) in e {
@@ -159,7 +170,12 @@ pub fn compare(expected: &Value, actual: &Value, path: &str, diffs: &mut Vec<Str
         }
         (Value::Array(e), Value::Array(a)) => {
             if e.len() != a.len() {
-                diffs.push(format!("{path}: expected {} item(s), got {}: {}", e.len(), a.len(), summary(a)));
+                diffs.push(format!(
+                    "{path}: expected {} item(s), got {}: {}",
+                    e.len(),
+                    a.len(),
+                    summary(a)
+                ));
             }
             for (i, (ev, av)) in e.iter().zip(a).enumerate() {
                 compare(ev, av, &format!("{path}[{i}]"), diffs);
@@ -175,10 +191,19 @@ pub fn compare(expected: &Value, actual: &Value, path: &str, diffs: &mut Vec<Str
 fn summary(a: &[Value]) -> String {
     let ids: Vec<String> = a
         .iter()
-        .map(|v| match (v.get("id").or_else(|| v.get("code")).or_else(|| v.get("param")), v.get("amount")) {
-            (Some(id), Some(am)) => format!("{}={}", scalar_text(id).unwrap_or_default(), scalar_text(am).unwrap_or_default()),
-            (Some(id), None) => scalar_text(id).unwrap_or_default(),
-            _ => short(v),
+        .map(|v| {
+            match (
+                v.get("id").or_else(|| v.get("code")).or_else(|| v.get("param")),
+                v.get("amount"),
+            ) {
+                (Some(id), Some(am)) => format!(
+                    "{}={}",
+                    scalar_text(id).unwrap_or_default(),
+                    scalar_text(am).unwrap_or_default()
+                ),
+                (Some(id), None) => scalar_text(id).unwrap_or_default(),
+                _ => short(v),
+            }
         })
         .collect();
     format!("[{}]", ids.join(", "))
@@ -186,7 +211,11 @@ fn summary(a: &[Value]) -> String {
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.chars().count() > 120 { format!("{}…", s.chars().take(120).collect::<String>()) } else { s }
+    if s.chars().count() > 120 {
+        format!("{}…", s.chars().take(120).collect::<String>())
+    } else {
+        s
+    }
 }
 
 /// An error for a run that could not start (the pack's tests do not parse).

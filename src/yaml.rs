@@ -6,7 +6,12 @@ use serde::de::DeserializeOwned;
 
 /// Parses a YAML (or JSON, which YAML contains) document.
 /// `code` is the stable error code to report (pack or case syntax).
-pub fn parse<T: DeserializeOwned>(file: &str, text: &str, code: &'static str, kind: crate::error::ErrorKind) -> Result<T, Error> {
+pub fn parse<T: DeserializeOwned>(
+    file: &str,
+    text: &str,
+    code: &'static str,
+    kind: crate::error::ErrorKind,
+) -> Result<T, Error> {
     let options = serde_saphyr::options! {
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
     };

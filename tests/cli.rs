@@ -12,7 +12,12 @@ fn ratebook(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("runs");
     if let Some(text) = stdin {
-        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("writes");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("writes");
     } else {
         drop(child.stdin.take());
     }
@@ -28,7 +33,8 @@ fn stdout(o: &Output) -> String {
 }
 
 fn stderr_json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stderr).unwrap_or_else(|e| panic!("stderr is JSON ({e}): {}", String::from_utf8_lossy(&o.stderr)))
+    serde_json::from_slice(&o.stderr)
+        .unwrap_or_else(|e| panic!("stderr is JSON ({e}): {}", String::from_utf8_lossy(&o.stderr)))
 }
 
 const GOOD: &str = "account: { class: residential, billing_frequency: quarterly }\nperiod: { from: 2023-09-01, to: 2023-11-30 }\nusage_ccf: 15\nwinter_average_ccf: 12\n";
@@ -38,7 +44,16 @@ fn decide_text_shows_lines_reasons_and_sources() {
     let o = ratebook(&["decide", "bill", "examples/cases/bill-fy2324.yaml"], None);
     assert_eq!(code(&o), 0);
     let out = stdout(&o);
-    for needle in ["Water volume", "105.09", "63.57", "total 423.15", "reasons", "PCC 17.36.050", "sources", "water.volume_rate = 7.006"] {
+    for needle in [
+        "Water volume",
+        "105.09",
+        "63.57",
+        "total 423.15",
+        "reasons",
+        "PCC 17.36.050",
+        "sources",
+        "water.volume_rate = 7.006",
+    ] {
         assert!(out.contains(needle), "missing {needle:?} in\n{out}");
     }
 }
@@ -54,17 +69,44 @@ fn decide_json_from_stdin() {
 
 #[test]
 fn decide_markdown_and_letter() {
-    let o = ratebook(&["decide", "bill", "examples/cases/bill-fy2324.yaml", "--format", "markdown"], None);
+    let o = ratebook(
+        &[
+            "decide",
+            "bill",
+            "examples/cases/bill-fy2324.yaml",
+            "--format",
+            "markdown",
+        ],
+        None,
+    );
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).contains("| Water volume |"));
-    let o = ratebook(&["decide", "bill", "examples/cases/bill-fy2324.yaml", "--format", "letter"], None);
+    let o = ratebook(
+        &[
+            "decide",
+            "bill",
+            "examples/cases/bill-fy2324.yaml",
+            "--format",
+            "letter",
+        ],
+        None,
+    );
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).contains("come to $423.15"));
 }
 
 #[test]
 fn unknown_figure_exits_3_and_lists_every_missing_figure() {
-    let o = ratebook(&["decide", "bill", "examples/cases/bill-2024-summer.yaml", "--format", "json"], None);
+    let o = ratebook(
+        &[
+            "decide",
+            "bill",
+            "examples/cases/bill-2024-summer.yaml",
+            "--format",
+            "json",
+        ],
+        None,
+    );
     assert_eq!(code(&o), 3);
     let e = stderr_json(&o);
     assert_eq!(e["error"]["code"], "ratebook::params::unknown_value");
@@ -79,7 +121,17 @@ fn unknown_figure_exits_3_and_lists_every_missing_figure() {
 #[test]
 fn supplied_figures_complete_the_bill_and_are_flagged() {
     let o = ratebook(
-        &["decide", "bill", "examples/cases/bill-2024-summer.yaml", "--format", "json", "--set", "water.base_per_day[quarterly]@2024-07-01=0.75", "--set", "harbor.volume_rate@2024-07-01=0.10"],
+        &[
+            "decide",
+            "bill",
+            "examples/cases/bill-2024-summer.yaml",
+            "--format",
+            "json",
+            "--set",
+            "water.base_per_day[quarterly]@2024-07-01=0.75",
+            "--set",
+            "harbor.volume_rate@2024-07-01=0.10",
+        ],
         None,
     );
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
@@ -90,7 +142,18 @@ fn supplied_figures_complete_the_bill_and_are_flagged() {
 
 #[test]
 fn overlay_pack_completes_the_bill() {
-    let o = ratebook(&["decide", "bill", "examples/cases/bill-2024-summer.yaml", "--pack", "tests/packs/overlay", "--format", "json"], None);
+    let o = ratebook(
+        &[
+            "decide",
+            "bill",
+            "examples/cases/bill-2024-summer.yaml",
+            "--pack",
+            "tests/packs/overlay",
+            "--format",
+            "json",
+        ],
+        None,
+    );
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     let det: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(det["pack"]["id"], "portland-fy2425-proposal");
@@ -99,7 +162,10 @@ fn overlay_pack_completes_the_bill() {
 
 #[test]
 fn malformed_yaml_case_exits_2_with_line_and_column() {
-    let o = ratebook(&["decide", "bill", "-", "--format", "json"], Some("account:\n  class: residential\n   billing_frequency: [\n"));
+    let o = ratebook(
+        &["decide", "bill", "-", "--format", "json"],
+        Some("account:\n  class: residential\n   billing_frequency: [\n"),
+    );
     assert_eq!(code(&o), 2);
     let e = stderr_json(&o);
     assert_eq!(e["error"]["code"], "ratebook::case::syntax");
@@ -109,10 +175,16 @@ fn malformed_yaml_case_exits_2_with_line_and_column() {
 
 #[test]
 fn malformed_yaml_on_a_terminal_is_underlined() {
-    let o = ratebook(&["decide", "bill", "-"], Some("account: { class: residential\nusage_ccf: 3\n"));
+    let o = ratebook(
+        &["decide", "bill", "-"],
+        Some("account: { class: residential\nusage_ccf: 3\n"),
+    );
     assert_eq!(code(&o), 2);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("ratebook::case::syntax") && err.contains("<stdin>:"), "{err}");
+    assert!(
+        err.contains("ratebook::case::syntax") && err.contains("<stdin>:"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -160,14 +232,28 @@ fn missing_case_file_exits_2() {
 fn bad_option_exits_2() {
     let o = ratebook(&["decide", "bill", "-", "--as-of", "yesterday"], Some(GOOD));
     assert_eq!(code(&o), 2);
-    let o = ratebook(&["decide", "bill", "-", "--set", "nonsense", "--format", "json"], Some(GOOD));
+    let o = ratebook(
+        &["decide", "bill", "-", "--set", "nonsense", "--format", "json"],
+        Some(GOOD),
+    );
     assert_eq!(code(&o), 2);
     assert_eq!(stderr_json(&o)["error"]["code"], "ratebook::cli::bad_set");
 }
 
 #[test]
 fn broken_pack_exits_3_with_file_line_col() {
-    let o = ratebook(&["decide", "bill", "-", "--pack", "tests/packs/broken_yaml", "--format", "json"], Some(GOOD));
+    let o = ratebook(
+        &[
+            "decide",
+            "bill",
+            "-",
+            "--pack",
+            "tests/packs/broken_yaml",
+            "--format",
+            "json",
+        ],
+        Some(GOOD),
+    );
     assert_eq!(code(&o), 3);
     let e = stderr_json(&o);
     assert_eq!(e["error"]["locations"][0]["file"], "params/bad.yaml");
@@ -188,7 +274,11 @@ fn test_command_passes_on_portland_and_fails_with_a_diff() {
 fn test_command_reports_failures_with_exit_1() {
     let dir = std::env::temp_dir().join(format!("ratebook-test-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("tests")).expect("mkdir");
-    std::fs::write(dir.join("pack.yaml"), "id: wrong\ntitle: t\nversion: '1'\nextends: portland\n").expect("write");
+    std::fs::write(
+        dir.join("pack.yaml"),
+        "id: wrong\ntitle: t\nversion: '1'\nextends: portland\n",
+    )
+    .expect("write");
     std::fs::write(
         dir.join("tests/wrong.yaml"),
         "decision: bill\ncases:\n  - name: wrong total\n    case: { account: { class: residential, billing_frequency: quarterly, services: [water] }, period: { from: 2023-09-01, to: 2023-11-30 }, usage_ccf: 15 }\n    expect: { total: \"1.00\" }\n",
@@ -197,7 +287,11 @@ fn test_command_reports_failures_with_exit_1() {
     let o = ratebook(&["test", dir.to_str().unwrap_or_default()], None);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code(&o), 1);
-    assert!(stdout(&o).contains("total: expected \"1.00\", got \"168.66\""), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("total: expected \"1.00\", got \"168.66\""),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -205,8 +299,22 @@ fn params_shows_the_rate_sheet_with_sources() {
     let o = ratebook(&["params", "--at", "2023-10-01"], None);
     assert_eq!(code(&o), 0);
     let out = stdout(&o);
-    assert!(out.contains("water.volume_rate") && out.contains("7.006") && out.contains("published"), "{out}");
-    let o = ratebook(&["params", "--at", "2024-10-01", "--name", "water.base", "--format", "json"], None);
+    assert!(
+        out.contains("water.volume_rate") && out.contains("7.006") && out.contains("published"),
+        "{out}"
+    );
+    let o = ratebook(
+        &[
+            "params",
+            "--at",
+            "2024-10-01",
+            "--name",
+            "water.base",
+            "--format",
+            "json",
+        ],
+        None,
+    );
     let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(rows.as_array().map(Vec::len), Some(3));
     assert_eq!(rows[0]["value"], "unknown");

@@ -27,31 +27,42 @@ usage_ccf: 15
 
 #[test]
 fn full_bill_fy2324_snapshot() {
-    let det = portland().decide("bill", &case(FULL_FY2324), &Options::default()).expect("decides");
+    let det = portland()
+        .decide("bill", &case(FULL_FY2324), &Options::default())
+        .expect("decides");
     insta::assert_json_snapshot!(det, { ".pack.digest" => "[digest]" });
 }
 
 #[test]
 fn prorated_bill_with_supplied_figures_snapshot() {
-    let overrides = ["water.base_per_day[quarterly]@2024-07-01=0.7500", "harbor.volume_rate@2024-07-01=0.10"]
-        .iter()
-        .map(|s| parse_override(s).expect("parses"))
-        .collect::<Vec<_>>();
+    let overrides = [
+        "water.base_per_day[quarterly]@2024-07-01=0.7500",
+        "harbor.volume_rate@2024-07-01=0.10",
+    ]
+    .iter()
+    .map(|s| parse_override(s).expect("parses"))
+    .collect::<Vec<_>>();
     let engine = Engine::with_overrides(Pack::portland().expect("loads"), &overrides).expect("compiles");
-    let det = engine.decide("bill", &case(SUMMER_2024), &Options::default()).expect("decides");
+    let det = engine
+        .decide("bill", &case(SUMMER_2024), &Options::default())
+        .expect("decides");
     insta::assert_json_snapshot!(det, { ".pack.digest" => "[digest]" });
 }
 
 #[test]
 fn missing_figures_error_snapshot() {
-    let err = portland().decide("bill", &case(SUMMER_2024), &Options::default()).expect_err("needs FY24-25 figures");
+    let err = portland()
+        .decide("bill", &case(SUMMER_2024), &Options::default())
+        .expect_err("needs FY24-25 figures");
     assert_eq!(err.exit_code(), 3);
     insta::assert_json_snapshot!(err.to_json());
 }
 
 #[test]
 fn total_is_the_sum_of_rounded_lines() {
-    let det = portland().decide("bill", &case(FULL_FY2324), &Options::default()).expect("decides");
+    let det = portland()
+        .decide("bill", &case(FULL_FY2324), &Options::default())
+        .expect("decides");
     let sum: rust_decimal::Decimal = det.lines.iter().map(|l| l.amount).sum();
     assert_eq!(det.total, Some(sum));
     for l in &det.lines {
@@ -62,16 +73,35 @@ fn total_is_the_sum_of_rounded_lines() {
 #[test]
 fn same_case_gives_same_bytes() {
     let e = portland();
-    let a = serde_json::to_string(&e.decide("bill", &case(FULL_FY2324), &Options::default()).expect("decides")).expect("json");
-    let b = serde_json::to_string(&e.decide("bill", &case(FULL_FY2324), &Options::default()).expect("decides")).expect("json");
+    let a = serde_json::to_string(
+        &e.decide("bill", &case(FULL_FY2324), &Options::default())
+            .expect("decides"),
+    )
+    .expect("json");
+    let b = serde_json::to_string(
+        &e.decide("bill", &case(FULL_FY2324), &Options::default())
+            .expect("decides"),
+    )
+    .expect("json");
     assert_eq!(a, b);
 }
 
 #[test]
 fn trace_off_gives_the_same_result_without_trace() {
     let e = portland();
-    let full = e.decide("bill", &case(FULL_FY2324), &Options::default()).expect("decides");
-    let lean = e.decide("bill", &case(FULL_FY2324), &Options { as_of: None, trace: false }).expect("decides");
+    let full = e
+        .decide("bill", &case(FULL_FY2324), &Options::default())
+        .expect("decides");
+    let lean = e
+        .decide(
+            "bill",
+            &case(FULL_FY2324),
+            &Options {
+                as_of: None,
+                trace: false,
+            },
+        )
+        .expect("decides");
     assert!(lean.trace.is_empty());
     assert!(!full.trace.is_empty());
     assert_eq!(full.lines, lean.lines);
@@ -81,7 +111,9 @@ fn trace_off_gives_the_same_result_without_trace() {
 
 #[test]
 fn every_parameter_read_is_in_the_trace() {
-    let det = portland().decide("bill", &case(FULL_FY2324), &Options::default()).expect("decides");
+    let det = portland()
+        .decide("bill", &case(FULL_FY2324), &Options::default())
+        .expect("decides");
     let json = serde_json::to_value(&det).expect("json");
     let params: Vec<&str> = json["trace"]
         .as_array()
@@ -90,14 +122,23 @@ fn every_parameter_read_is_in_the_trace() {
         .filter(|s| s["kind"] == "param")
         .filter_map(|s| s["name"].as_str())
         .collect();
-    for p in ["water.volume_rate", "water.base_per_day", "sewer.volume_rate", "stormwater.rate", "calendar.days_per_month", "discount.crr_max_share"] {
+    for p in [
+        "water.volume_rate",
+        "water.base_per_day",
+        "sewer.volume_rate",
+        "stormwater.rate",
+        "calendar.days_per_month",
+        "discount.crr_max_share",
+    ] {
         assert!(params.contains(&p), "{p} read but not traced: {params:?}");
     }
 }
 
 #[test]
 fn determination_names_pack_and_digest() {
-    let det = portland().decide("bill", &case(FULL_FY2324), &Options::default()).expect("decides");
+    let det = portland()
+        .decide("bill", &case(FULL_FY2324), &Options::default())
+        .expect("decides");
     assert_eq!(det.pack.id, "portland");
     assert!(det.pack.digest.starts_with("sha256:") && det.pack.digest.len() == 7 + 64);
 }
@@ -106,42 +147,89 @@ fn input_error(text: &str) -> ratebook::Error {
     let e = portland();
     match Case::parse("case.yaml", text) {
         Err(err) => err,
-        Ok(c) => e.decide("bill", &c, &Options::default()).expect_err("bad input is refused"),
+        Ok(c) => e
+            .decide("bill", &c, &Options::default())
+            .expect_err("bad input is refused"),
     }
 }
 
 #[test]
 fn bad_cases_have_codes_and_fields() {
     let cases = [
-        ("account: { class: residential, billing_frequency: quarterly }\nperiod: { from: 2024-05-12, to: 2024-05-01 }\nusage_ccf: 15\n", "ratebook::case::bad_period", "period"),
-        ("account: { class: residential, billing_frequency: quarterly }\nperiod: { from: 2023-09-01, to: 2023-11-30 }\nusage_ccf: -3\n", "ratebook::case::out_of_range", "usage_ccf"),
-        ("account: { class: residential }\nperiod: { from: 2023-09-01, to: 2023-11-30 }\nusage_ccf: 15\n", "ratebook::case::missing_field", "account.billing_frequency"),
-        ("account: { class: palace, billing_frequency: quarterly }\nperiod: { from: 2023-09-01, to: 2023-11-30 }\nusage_ccf: 15\n", "ratebook::case::bad_value", "account.class"),
-        ("account: { class: residential, billing_frequency: quarterly }\nperiod: { from: 2023-02-30, to: 2023-11-30 }\nusage_ccf: 15\n", "ratebook::case::bad_date", "period"),
-        ("account: { class: residential, billing_frequency: quarterly }\nperiod: { from: 2023-09-01, to: 2023-11-30 }\nusage_ccf: fifteen\n", "ratebook::case::wrong_type", "usage_ccf"),
-        ("account: { class: residential, billing_frequency: quarterly }\nperiod: { from: 2023-09-01, to: 2023-11-30 }\nusage_cf: 15\n", "ratebook::case::missing_field", "usage_ccf"),
+        (
+            "account: { class: residential, billing_frequency: quarterly }\nperiod: { from: 2024-05-12, to: 2024-05-01 }\nusage_ccf: 15\n",
+            "ratebook::case::bad_period",
+            "period",
+        ),
+        (
+            "account: { class: residential, billing_frequency: quarterly }\nperiod: { from: 2023-09-01, to: 2023-11-30 }\nusage_ccf: -3\n",
+            "ratebook::case::out_of_range",
+            "usage_ccf",
+        ),
+        (
+            "account: { class: residential }\nperiod: { from: 2023-09-01, to: 2023-11-30 }\nusage_ccf: 15\n",
+            "ratebook::case::missing_field",
+            "account.billing_frequency",
+        ),
+        (
+            "account: { class: palace, billing_frequency: quarterly }\nperiod: { from: 2023-09-01, to: 2023-11-30 }\nusage_ccf: 15\n",
+            "ratebook::case::bad_value",
+            "account.class",
+        ),
+        (
+            "account: { class: residential, billing_frequency: quarterly }\nperiod: { from: 2023-02-30, to: 2023-11-30 }\nusage_ccf: 15\n",
+            "ratebook::case::bad_date",
+            "period",
+        ),
+        (
+            "account: { class: residential, billing_frequency: quarterly }\nperiod: { from: 2023-09-01, to: 2023-11-30 }\nusage_ccf: fifteen\n",
+            "ratebook::case::wrong_type",
+            "usage_ccf",
+        ),
+        (
+            "account: { class: residential, billing_frequency: quarterly }\nperiod: { from: 2023-09-01, to: 2023-11-30 }\nusage_cf: 15\n",
+            "ratebook::case::missing_field",
+            "usage_ccf",
+        ),
     ];
     for (text, code, field) in cases {
         let err = input_error(text);
         assert_eq!(err.code, code, "{text}");
         assert_eq!(err.exit_code(), 2);
-        assert!(err.locations.iter().any(|l| l.field.as_deref() == Some(field)), "{code}: {:?}", err.locations);
+        assert!(
+            err.locations.iter().any(|l| l.field.as_deref() == Some(field)),
+            "{code}: {:?}",
+            err.locations
+        );
     }
 }
 
 #[test]
 fn unknown_field_suggests_the_right_name() {
-    let err = input_error("account: { class: residential, billing_frequency: quarterly }\nperiod: { from: 2023-09-01, to: 2023-11-30 }\nusage_ccf: 15\nwinter_avg_ccf: 3\n");
+    let err = input_error(
+        "account: { class: residential, billing_frequency: quarterly }\nperiod: { from: 2023-09-01, to: 2023-11-30 }\nusage_ccf: 15\nwinter_avg_ccf: 3\n",
+    );
     assert_eq!(err.code, "ratebook::case::unknown_field");
-    assert!(err.help.as_deref().unwrap_or_default().contains("winter_average_ccf"), "{:?}", err.help);
+    assert!(
+        err.help.as_deref().unwrap_or_default().contains("winter_average_ccf"),
+        "{:?}",
+        err.help
+    );
 }
 
 #[test]
 fn malformed_yaml_reports_line_and_column() {
-    let err = Case::parse("case.yaml", "account:\n  class: residential\n   billing_frequency: quarterly\n").expect_err("malformed");
+    let err = Case::parse(
+        "case.yaml",
+        "account:\n  class: residential\n   billing_frequency: quarterly\n",
+    )
+    .expect_err("malformed");
     assert_eq!(err.code, "ratebook::case::syntax");
     let loc = err.locations.first().expect("a location");
-    assert_eq!((loc.file.as_str(), loc.line.is_some(), loc.col.is_some()), ("case.yaml", true, true));
+    assert_eq!(
+        (loc.file.as_str(), loc.line.is_some(), loc.col.is_some()),
+        ("case.yaml", true, true)
+    );
 }
 
 #[test]
@@ -154,7 +242,9 @@ fn malformed_json_reports_line_and_column() {
 
 #[test]
 fn unknown_decision_suggests() {
-    let err = portland().decide("bil", &case(FULL_FY2324), &Options::default()).expect_err("unknown");
+    let err = portland()
+        .decide("bil", &case(FULL_FY2324), &Options::default())
+        .expect_err("unknown");
     assert_eq!(err.code, "ratebook::decision::unknown");
     assert!(err.help.as_deref().unwrap_or_default().contains("`bill`"));
 }
@@ -162,20 +252,36 @@ fn unknown_decision_suggests() {
 #[test]
 fn as_of_defaults_to_the_period_end_and_can_be_given() {
     let e = portland();
-    let det = e.decide("bill", &case(FULL_FY2324), &Options::default()).expect("decides");
+    let det = e
+        .decide("bill", &case(FULL_FY2324), &Options::default())
+        .expect("decides");
     assert_eq!(det.as_of.to_string(), "2023-11-30");
     let given = chrono::NaiveDate::from_ymd_opt(2024, 1, 15);
-    let det = e.decide("bill", &case(FULL_FY2324), &Options { as_of: given, trace: true }).expect("decides");
+    let det = e
+        .decide(
+            "bill",
+            &case(FULL_FY2324),
+            &Options {
+                as_of: given,
+                trace: true,
+            },
+        )
+        .expect("decides");
     assert_eq!(Some(det.as_of), given);
 }
 
 #[test]
 fn set_rejects_unknown_parameters_and_keys() {
     let p = || Pack::portland().expect("loads");
-    let e = Engine::with_overrides(p(), &[parse_override("water.volume_rte=1").expect("parses")]).expect_err("unknown param");
+    let e = Engine::with_overrides(p(), &[parse_override("water.volume_rte=1").expect("parses")])
+        .expect_err("unknown param");
     assert_eq!(e.code, "ratebook::cli::unknown_param");
     assert!(e.help.unwrap_or_default().contains("water.volume_rate"));
-    let e = Engine::with_overrides(p(), &[parse_override("water.base_per_day[weekly]=1").expect("parses")]).expect_err("unknown key");
+    let e = Engine::with_overrides(p(), &[parse_override("water.base_per_day[weekly]=1").expect("parses")])
+        .expect_err("unknown key");
     assert_eq!(e.code, "ratebook::cli::unknown_key");
-    assert_eq!(parse_override("nonsense").expect_err("bad").code, "ratebook::cli::bad_set");
+    assert_eq!(
+        parse_override("nonsense").expect_err("bad").code,
+        "ratebook::cli::bad_set"
+    );
 }

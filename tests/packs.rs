@@ -14,7 +14,11 @@ fn portland_pack_tests_pass() {
         .map(|r| format!("{}: {}\n  {}", r.file, r.name, r.differences.join("\n  ")))
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(report.results.len() >= 40, "the suite has {} cases", report.results.len());
+    assert!(
+        report.results.len() >= 40,
+        "the suite has {} cases",
+        report.results.len()
+    );
 }
 
 #[test]
@@ -77,15 +81,42 @@ fn pack_checks_dates_statuses_and_sources() {
         Pack::load(&MemoryLoader::new(f), ".")
     };
     let cases = [
-        ("p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: published, value: '1', source: s }\n    - { from: 2023-07-01, status: published, value: '2', source: s }\n", "ratebook::pack::dates_out_of_order"),
-        ("p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: published, value: '1', source: s }\n    - { from: 2024-07-01, status: published, value: '2', source: s }\n", "ratebook::pack::dates_out_of_order"),
-        ("p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: published, value: '1' }\n", "ratebook::pack::no_source"),
-        ("p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: derived, value: '1', source: s }\n", "ratebook::pack::no_formula"),
-        ("p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: guessed, value: '1', source: s }\n", "ratebook::pack::bad_status"),
-        ("p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-13-01, status: published, value: '1', source: s }\n", "ratebook::pack::bad_date"),
-        ("p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: published, value: 'one', source: s }\n", "ratebook::pack::bad_value"),
-        ("p:\n  description: d\n  unit: USD/ccf\n  colour: blue\n  values: []\n", "ratebook::pack::yaml"),
-        ("p:\n  description: d\n  unit: USD/ccf\n  unit: USD/day\n  values: []\n", "ratebook::pack::yaml"),
+        (
+            "p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: published, value: '1', source: s }\n    - { from: 2023-07-01, status: published, value: '2', source: s }\n",
+            "ratebook::pack::dates_out_of_order",
+        ),
+        (
+            "p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: published, value: '1', source: s }\n    - { from: 2024-07-01, status: published, value: '2', source: s }\n",
+            "ratebook::pack::dates_out_of_order",
+        ),
+        (
+            "p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: published, value: '1' }\n",
+            "ratebook::pack::no_source",
+        ),
+        (
+            "p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: derived, value: '1', source: s }\n",
+            "ratebook::pack::no_formula",
+        ),
+        (
+            "p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: guessed, value: '1', source: s }\n",
+            "ratebook::pack::bad_status",
+        ),
+        (
+            "p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-13-01, status: published, value: '1', source: s }\n",
+            "ratebook::pack::bad_date",
+        ),
+        (
+            "p:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-07-01, status: published, value: 'one', source: s }\n",
+            "ratebook::pack::bad_value",
+        ),
+        (
+            "p:\n  description: d\n  unit: USD/ccf\n  colour: blue\n  values: []\n",
+            "ratebook::pack::yaml",
+        ),
+        (
+            "p:\n  description: d\n  unit: USD/ccf\n  unit: USD/day\n  values: []\n",
+            "ratebook::pack::yaml",
+        ),
     ];
     for (text, code) in cases {
         let err = base(text).expect_err(code);

@@ -24,11 +24,22 @@ fn host_api_snapshot() {
 #[test]
 fn host_api_records_requirements_lines_and_warnings() {
     let det = run("host_api", "usage: 12\nfrom: 2024-06-01\nto: 2024-07-31\n").expect("decides");
-    assert_eq!(det.lines.iter().filter(|l| &*l.id == "volume").count(), 2, "split at July 1");
-    assert_eq!(det.reasons.iter().map(|r| r.passed).collect::<Vec<_>>(), vec![true, false], "every requirement, not just the first failure");
+    assert_eq!(
+        det.lines.iter().filter(|l| &*l.id == "volume").count(),
+        2,
+        "split at July 1"
+    );
+    assert_eq!(
+        det.reasons.iter().map(|r| r.passed).collect::<Vec<_>>(),
+        vec![true, false],
+        "every requirement, not just the first failure"
+    );
     assert!(det.warnings.iter().any(|w| w.code == "ratebook::params::assumed_value"));
     assert!(det.warnings.iter().any(|w| w.code == "ratebook::rule::warning"));
-    assert_eq!(det.outputs["due"], "2024-07-09", "July 4 is a holiday on the pack's calendar");
+    assert_eq!(
+        det.outputs["due"], "2024-07-09",
+        "July 4 is a holiday on the pack's calendar"
+    );
     assert_eq!(det.outputs["half"], "2.35", "half-up, not banker's");
     assert_eq!(det.outputs["money"], "0.13");
 }
@@ -36,10 +47,18 @@ fn host_api_records_requirements_lines_and_warnings() {
 fn assert_stops(decision: &str, code: &str) {
     let start = Instant::now();
     let err = run(decision, "usage: 1\n").expect_err("stopped");
-    assert!(start.elapsed() < Duration::from_secs(1), "{decision} took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{decision} took {:?}",
+        start.elapsed()
+    );
     assert_eq!(err.code, code);
     assert_eq!(err.exit_code(), 3);
-    assert!(err.message.contains(&format!("decisions/{decision}.rhai")), "{}", err.message);
+    assert!(
+        err.message.contains(&format!("decisions/{decision}.rhai")),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -62,7 +81,13 @@ fn every_unknown_figure_a_script_reads_is_listed() {
     let err = run("needs_unknown", "usage: 1\n").expect_err("unknown");
     assert_eq!(err.code, "ratebook::params::unknown_value");
     let names: Vec<(String, Option<String>)> = err.missing.iter().map(|m| (m.param.clone(), m.key.clone())).collect();
-    assert_eq!(names, vec![("later".to_string(), None), ("fee".to_string(), Some("large".to_string()))]);
+    assert_eq!(
+        names,
+        vec![
+            ("later".to_string(), None),
+            ("fee".to_string(), Some("large".to_string()))
+        ]
+    );
     assert_eq!(err.missing[0].source, "Ordinance 123, Exhibit A");
 }
 
@@ -83,10 +108,17 @@ fn a_script_reading_an_absent_field_says_which() {
 fn scripts_run_on_many_threads_with_one_engine() {
     let e = engine();
     let c = Case::parse("case.yaml", "usage: 12\nfrom: 2024-06-01\nto: 2024-07-31\n").expect("parses");
-    let opts = Options { as_of: chrono::NaiveDate::from_ymd_opt(2024, 8, 1), trace: true };
+    let opts = Options {
+        as_of: chrono::NaiveDate::from_ymd_opt(2024, 8, 1),
+        trace: true,
+    };
     let first = serde_json::to_string(&e.decide("host_api", &c, &opts).expect("decides")).expect("json");
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| serde_json::to_string(&e.decide("host_api", &c, &opts).expect("decides")).expect("json"))).collect();
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| serde_json::to_string(&e.decide("host_api", &c, &opts).expect("decides")).expect("json"))
+            })
+            .collect();
         for h in handles {
             assert_eq!(h.join().expect("thread"), first);
         }

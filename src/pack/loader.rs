@@ -60,7 +60,10 @@ impl Loader for MemoryLoader {
         if name == EMBEDDED_PORTLAND {
             return Ok(embedded_portland());
         }
-        Err(Error::pack("ratebook::pack::not_found", format!("no pack named `{name}`")))
+        Err(Error::pack(
+            "ratebook::pack::not_found",
+            format!("no pack named `{name}`"),
+        ))
     }
 
     fn resolve(&self, _from: &str, parent: &str) -> String {
@@ -125,7 +128,8 @@ pub fn read_folder(dir: &Path) -> Result<Files> {
                 if is_pack_file(&key) {
                     let bytes = std::fs::read(dir.join(&child)).map_err(|e| io_error(&dir.join(&child), e))?;
                     let text = String::from_utf8(bytes).map_err(|_| {
-                        Error::pack("ratebook::pack::not_utf8", format!("{key} is not UTF-8 text")).at(Location::file(key.clone()))
+                        Error::pack("ratebook::pack::not_utf8", format!("{key} is not UTF-8 text"))
+                            .at(Location::file(key.clone()))
                     })?;
                     files.insert(key, text);
                 }
@@ -136,5 +140,6 @@ pub fn read_folder(dir: &Path) -> Result<Files> {
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> Error {
-    Error::input("ratebook::io", format!("cannot read {}: {e}", path.display())).at(Location::file(path.display().to_string()))
+    Error::input("ratebook::io", format!("cannot read {}: {e}", path.display()))
+        .at(Location::file(path.display().to_string()))
 }

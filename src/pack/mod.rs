@@ -117,10 +117,14 @@ impl Pack {
     fn load_chain(loader: &dyn Loader, name: &str, seen: &mut Vec<String>) -> Result<Pack> {
         let files = loader.files(name)?;
         let manifest_text = files.get("pack.yaml").ok_or_else(|| {
-            Error::pack("ratebook::pack::no_manifest", format!("{name}: the pack has no pack.yaml"))
-                .with_help("a pack is a folder with pack.yaml, params/, charges/, decisions/, citations.yaml and tests/")
+            Error::pack(
+                "ratebook::pack::no_manifest",
+                format!("{name}: the pack has no pack.yaml"),
+            )
+            .with_help("a pack is a folder with pack.yaml, params/, charges/, decisions/, citations.yaml and tests/")
         })?;
-        let manifest: RawManifest = crate::yaml::parse("pack.yaml", manifest_text, "ratebook::pack::yaml", ErrorKind::Pack)?;
+        let manifest: RawManifest =
+            crate::yaml::parse("pack.yaml", manifest_text, "ratebook::pack::yaml", ErrorKind::Pack)?;
         if seen.contains(&manifest.id) || seen.len() > MAX_EXTENDS_DEPTH {
             return Err(Error::pack(
                 "ratebook::pack::extends_cycle",
@@ -155,7 +159,11 @@ impl Pack {
                 Pack { extends, ..b }
             }
             None => Pack {
-                ident: Arc::new(PackId { id: String::new(), version: String::new(), digest: String::new() }),
+                ident: Arc::new(PackId {
+                    id: String::new(),
+                    version: String::new(),
+                    digest: String::new(),
+                }),
                 title: String::new(),
                 jurisdiction: None,
                 currency: m.currency.clone(),
@@ -170,7 +178,11 @@ impl Pack {
                 extends: Vec::new(),
             },
         };
-        pack.ident = Arc::new(PackId { id: m.id.clone(), version: m.version.clone(), digest });
+        pack.ident = Arc::new(PackId {
+            id: m.id.clone(),
+            version: m.version.clone(),
+            digest,
+        });
         pack.title = m.title.clone();
         if m.jurisdiction.is_some() {
             pack.jurisdiction = m.jurisdiction.clone();
@@ -200,20 +212,40 @@ impl Pack {
                 }
             } else if let Some(rest) = path.strip_prefix("decisions/") {
                 if let Some(name) = rest.strip_suffix(".rhai") {
-                    pack.decisions.insert(name.to_string(), DecisionSource::Script { file: path.clone(), text: text.clone() });
+                    pack.decisions.insert(
+                        name.to_string(),
+                        DecisionSource::Script {
+                            file: path.clone(),
+                            text: text.clone(),
+                        },
+                    );
                 } else if let Some(name) = rest.strip_suffix(".yaml") {
                     let def: RawDecision = crate::yaml::parse(path, text, "ratebook::pack::yaml", ErrorKind::Pack)?;
-                    pack.decisions.insert(name.to_string(), DecisionSource::Declarative { file: path.clone(), def: Box::new(def) });
+                    pack.decisions.insert(
+                        name.to_string(),
+                        DecisionSource::Declarative {
+                            file: path.clone(),
+                            def: Box::new(def),
+                        },
+                    );
                 }
             } else if path == "citations.yaml" {
                 let raw: RawCitations = crate::yaml::parse(path, text, "ratebook::pack::yaml", ErrorKind::Pack)?;
                 for (id, c) in raw {
-                    pack.citations.insert(id.clone(), Citation { id, title: c.title, url: c.url, text: c.text });
+                    pack.citations.insert(
+                        id.clone(),
+                        Citation {
+                            id,
+                            title: c.title,
+                            url: c.url,
+                            text: c.text,
+                        },
+                    );
                 }
-            } else if let Some(rest) = path.strip_prefix("tests/") {
-                if is_yaml(rest) {
-                    pack.tests.insert(path.clone(), text.clone());
-                }
+            } else if let Some(rest) = path.strip_prefix("tests/")
+                && is_yaml(rest)
+            {
+                pack.tests.insert(path.clone(), text.clone());
             }
         }
         for d in &m.decisions {
@@ -272,8 +304,11 @@ fn calendar(raw: &RawCalendar) -> Result<Calendar> {
     let mut holidays = Vec::new();
     for h in &raw.holidays {
         let d = parse_date(h).ok_or_else(|| {
-            Error::pack("ratebook::pack::bad_date", format!("pack.yaml: holiday `{h}` is not a date (YYYY-MM-DD)"))
-                .at(Location::field("pack.yaml", "calendar.holidays"))
+            Error::pack(
+                "ratebook::pack::bad_date",
+                format!("pack.yaml: holiday `{h}` is not a date (YYYY-MM-DD)"),
+            )
+            .at(Location::field("pack.yaml", "calendar.holidays"))
         })?;
         holidays.push(d);
     }
@@ -298,11 +333,36 @@ fn limits(raw: &RawLimits) -> Result<Limits> {
     let u = |x: Option<usize>| x.map(|v| v as u64);
     Ok(Limits {
         max_operations: check("max_operations", raw.max_operations, d.max_operations, h.max_operations)?,
-        max_call_levels: check("max_call_levels", u(raw.max_call_levels), d.max_call_levels as u64, h.max_call_levels as u64)? as usize,
-        max_expr_depth: check("max_expr_depth", u(raw.max_expr_depth), d.max_expr_depth as u64, h.max_expr_depth as u64)? as usize,
-        max_string_size: check("max_string_size", u(raw.max_string_size), d.max_string_size as u64, h.max_string_size as u64)? as usize,
-        max_array_size: check("max_array_size", u(raw.max_array_size), d.max_array_size as u64, h.max_array_size as u64)? as usize,
-        max_map_size: check("max_map_size", u(raw.max_map_size), d.max_map_size as u64, h.max_map_size as u64)? as usize,
+        max_call_levels: check(
+            "max_call_levels",
+            u(raw.max_call_levels),
+            d.max_call_levels as u64,
+            h.max_call_levels as u64,
+        )? as usize,
+        max_expr_depth: check(
+            "max_expr_depth",
+            u(raw.max_expr_depth),
+            d.max_expr_depth as u64,
+            h.max_expr_depth as u64,
+        )? as usize,
+        max_string_size: check(
+            "max_string_size",
+            u(raw.max_string_size),
+            d.max_string_size as u64,
+            h.max_string_size as u64,
+        )? as usize,
+        max_array_size: check(
+            "max_array_size",
+            u(raw.max_array_size),
+            d.max_array_size as u64,
+            h.max_array_size as u64,
+        )? as usize,
+        max_map_size: check(
+            "max_map_size",
+            u(raw.max_map_size),
+            d.max_map_size as u64,
+            h.max_map_size as u64,
+        )? as usize,
     })
 }
 
@@ -354,18 +414,28 @@ fn merge_param(base: &mut Parameter, over: Parameter) -> Result<()> {
 }
 
 fn compile_param(file: &str, name: &str, raw: RawParam, location: Location) -> Result<Parameter> {
-    let err = |code: &'static str, msg: String, loc: &Location| Error::pack(code, format!("{file}: parameter `{name}`: {msg}")).at(loc.clone());
+    let err = |code: &'static str, msg: String, loc: &Location| {
+        Error::pack(code, format!("{file}: parameter `{name}`: {msg}")).at(loc.clone())
+    };
     let shape = match raw.shape.as_deref() {
         None if raw.keys.is_empty() => Shape::Scalar,
         None | Some("table") => Shape::Table,
         Some("scalar") => Shape::Scalar,
         Some("tiers") => Shape::Tiers,
         Some(other) => {
-            return Err(err("ratebook::pack::bad_shape", format!("shape `{other}` is not one of scalar, table, tiers"), &location));
+            return Err(err(
+                "ratebook::pack::bad_shape",
+                format!("shape `{other}` is not one of scalar, table, tiers"),
+                &location,
+            ));
         }
     };
     if shape == Shape::Table && raw.keys.is_empty() {
-        return Err(err("ratebook::pack::bad_shape", "a table needs `keys:`".into(), &location));
+        return Err(err(
+            "ratebook::pack::bad_shape",
+            "a table needs `keys:`".into(),
+            &location,
+        ));
     }
     check_unit(&raw.unit).map_err(|m| err("ratebook::pack::bad_unit", m, &location))?;
     let keys: Vec<Arc<str>> = raw.keys.iter().map(|k| Arc::from(k.as_str())).collect();
@@ -373,8 +443,13 @@ fn compile_param(file: &str, name: &str, raw: RawParam, location: Location) -> R
     for sv in raw.values {
         let vloc = crate::yaml::location_of(file, &sv.referenced);
         let v = sv.value;
-        let from = parse_date(&v.from)
-            .ok_or_else(|| err("ratebook::pack::bad_date", format!("`from: {}` is not a date (YYYY-MM-DD)", v.from), &vloc))?;
+        let from = parse_date(&v.from).ok_or_else(|| {
+            err(
+                "ratebook::pack::bad_date",
+                format!("`from: {}` is not a date (YYYY-MM-DD)", v.from),
+                &vloc,
+            )
+        })?;
         let status: Status = match v.status.as_str() {
             "published" => Status::Published,
             "derived" => Status::Derived,
@@ -389,23 +464,45 @@ fn compile_param(file: &str, name: &str, raw: RawParam, location: Location) -> R
             }
         };
         let source = v.source.clone().ok_or_else(|| {
-            err("ratebook::pack::no_source", format!("the value from {from} has no `source:`"), &vloc)
-                .with_help("every figure names where it comes from; an unknown figure names where it is published")
+            err(
+                "ratebook::pack::no_source",
+                format!("the value from {from} has no `source:`"),
+                &vloc,
+            )
+            .with_help("every figure names where it comes from; an unknown figure names where it is published")
         })?;
         if status == Status::Derived && v.formula.is_none() {
-            return Err(err("ratebook::pack::no_formula", format!("the derived value from {from} has no `formula:`"), &vloc));
+            return Err(err(
+                "ratebook::pack::no_formula",
+                format!("the derived value from {from} has no `formula:`"),
+                &vloc,
+            ));
         }
         let adopted = match &v.adopted {
-            Some(a) => Some(parse_date(a).ok_or_else(|| err("ratebook::pack::bad_date", format!("`adopted: {a}` is not a date"), &vloc))?),
+            Some(a) => Some(parse_date(a).ok_or_else(|| {
+                err(
+                    "ratebook::pack::bad_date",
+                    format!("`adopted: {a}` is not a date"),
+                    &vloc,
+                )
+            })?),
             None => None,
         };
         let data = match (&v.value, status) {
             (None, Status::Unknown) => ValueData::Unknown,
             (Some(_), Status::Unknown) if shape != Shape::Table => {
-                return Err(err("ratebook::pack::unknown_with_value", format!("the value from {from} is `unknown` but gives a figure"), &vloc));
+                return Err(err(
+                    "ratebook::pack::unknown_with_value",
+                    format!("the value from {from} is `unknown` but gives a figure"),
+                    &vloc,
+                ));
             }
             (None, _) => {
-                return Err(err("ratebook::pack::no_value", format!("the {} value from {from} has no `value:`", status.as_str()), &vloc));
+                return Err(err(
+                    "ratebook::pack::no_value",
+                    format!("the {} value from {from} has no `value:`", status.as_str()),
+                    &vloc,
+                ));
             }
             (Some(val), _) => {
                 let at = crate::yaml::location_of(file, &val.referenced);
@@ -417,7 +514,10 @@ fn compile_param(file: &str, name: &str, raw: RawParam, location: Location) -> R
         {
             return Err(err(
                 "ratebook::pack::dates_out_of_order",
-                format!("the value from {from} comes after the value from {}; dated values must be in increasing order with no repeats", prev.from),
+                format!(
+                    "the value from {from} comes after the value from {}; dated values must be in increasing order with no repeats",
+                    prev.from
+                ),
                 &vloc,
             ));
         }
@@ -464,9 +564,9 @@ fn figure(v: &serde_json::Value, what: &str) -> std::result::Result<Figure, Stri
         serde_json::Value::String(s) => parse_decimal(s)
             .map(Figure::Known)
             .ok_or_else(|| format!("{what} `{s}` is not a number")),
-        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => {
-            crate::money::decimal_from_json_number(n).map(Figure::Known).ok_or_else(|| format!("{what} `{n}` is not a number"))
-        }
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => crate::money::decimal_from_json_number(n)
+            .map(Figure::Known)
+            .ok_or_else(|| format!("{what} `{n}` is not a number")),
         serde_json::Value::Number(n) => Err(format!(
             "{what} {n} is written as a bare number with a fraction; write it quoted (\"{n}\") so no digit is lost to binary floating point"
         )),
@@ -474,14 +574,23 @@ fn figure(v: &serde_json::Value, what: &str) -> std::result::Result<Figure, Stri
     }
 }
 
-fn value_data(shape: Shape, keys: &[Arc<str>], v: &serde_json::Value, status: Status) -> std::result::Result<ValueData, String> {
+fn value_data(
+    shape: Shape,
+    keys: &[Arc<str>],
+    v: &serde_json::Value,
+    status: Status,
+) -> std::result::Result<ValueData, String> {
     match shape {
         Shape::Scalar => match figure(v, "value")? {
-            Figure::Unknown => Err("a scalar value is written `unknown` inside `value:`; use `status: unknown` instead".into()),
+            Figure::Unknown => {
+                Err("a scalar value is written `unknown` inside `value:`; use `status: unknown` instead".into())
+            }
             f => Ok(ValueData::Scalar(f)),
         },
         Shape::Table => {
-            let map = v.as_object().ok_or_else(|| format!("a table value must map each key ({}) to a figure", join(keys)))?;
+            let map = v
+                .as_object()
+                .ok_or_else(|| format!("a table value must map each key ({}) to a figure", join(keys)))?;
             for k in map.keys() {
                 if !keys.iter().any(|x| &**x == k) {
                     return Err(format!("key `{k}` is not one of the table's keys ({})", join(keys)));
@@ -489,7 +598,9 @@ fn value_data(shape: Shape, keys: &[Arc<str>], v: &serde_json::Value, status: St
             }
             let mut figs = Vec::with_capacity(keys.len());
             for k in keys {
-                let f = map.get(&**k).ok_or_else(|| format!("key `{k}` is missing; write `{k}: unknown` if the figure is not known"))?;
+                let f = map
+                    .get(&**k)
+                    .ok_or_else(|| format!("key `{k}` is missing; write `{k}: unknown` if the figure is not known"))?;
                 figs.push(figure(f, &format!("`{k}`"))?);
             }
             if status == Status::Unknown && figs.iter().any(|f| matches!(f, Figure::Known(_))) {
@@ -498,7 +609,9 @@ fn value_data(shape: Shape, keys: &[Arc<str>], v: &serde_json::Value, status: St
             Ok(ValueData::Table(figs))
         }
         Shape::Tiers => {
-            let list = v.as_array().ok_or("a tier list is a list of `{ up_to: \"n\", rate: \"r\" }`, the last without `up_to`")?;
+            let list = v
+                .as_array()
+                .ok_or("a tier list is a list of `{ up_to: \"n\", rate: \"r\" }`, the last without `up_to`")?;
             let mut tiers = Vec::with_capacity(list.len());
             let mut last: Option<rust_decimal::Decimal> = None;
             for (i, t) in list.iter().enumerate() {
@@ -519,7 +632,10 @@ fn value_data(shape: Shape, keys: &[Arc<str>], v: &serde_json::Value, status: St
                 if let (Some(prev), Some(u)) = (last, up_to)
                     && u <= prev
                 {
-                    return Err(format!("tier {} ends at {u}, not above the previous tier's {prev}", i + 1));
+                    return Err(format!(
+                        "tier {} ends at {u}, not above the previous tier's {prev}",
+                        i + 1
+                    ));
                 }
                 last = up_to.or(last);
                 tiers.push(Tier { up_to, rate });

@@ -1,1 +1,38 @@
-//! WebAssembly bindings: thin glue over `ratebook::api`. Placeholder until the wasm issue.
+//! WebAssembly bindings: glue over `ratebook::api`, the same JSON as the CLI.
+//! Errors cross as the JSON error envelope (code, message, help, locations,
+//! missing), never as bare strings. The full web API is its own piece of work;
+//! this is the part the foundation needs: the embedded pack and `decide`.
+
+use ratebook::api::{self, DecideRequest};
+use ratebook::render::Format;
+use wasm_bindgen::prelude::*;
+
+fn error_value(e: &ratebook::Error) -> JsValue {
+    JsValue::from_str(&api::error_json(e))
+}
+
+/// Decides a case (YAML or JSON text) on the embedded Portland pack and
+/// returns the determination as JSON text. Throws the JSON error envelope.
+#[wasm_bindgen]
+pub fn decide(decision: &str, case_text: &str) -> Result<String, JsValue> {
+    let pack = ratebook::Pack::portland().map_err(|e| error_value(&e))?;
+    let req = DecideRequest {
+        decision,
+        case_text,
+        case_name: "case",
+        as_of: None,
+        set: &[],
+    };
+    api::decide(&pack, &req, Format::Json).map_err(|e| error_value(&e))
+}
+
+/// The embedded pack's identity: `{ id, version, digest }` as JSON text.
+#[wasm_bindgen]
+pub fn pack_info() -> Result<String, JsValue> {
+    let pack = ratebook::Pack::portland().map_err(|e| error_value(&e))?;
+    serde_json_text(&pack.ident)
+}
+
+fn serde_json_text(v: &impl serde::Serialize) -> Result<String, JsValue> {
+    serde_json::to_string(v).map_err(|e| JsValue::from_str(&e.to_string()))
+}
