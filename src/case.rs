@@ -91,9 +91,12 @@ pub enum Fact {
     Absent,
     Number(Decimal),
     Text(Arc<str>),
+    /// An enum value, by its index in the field's `values`.
+    Enum(u16),
     Date(NaiveDate),
     Period(Period),
-    Set(Vec<Arc<str>>),
+    /// A set of values, one bit per index in the field's `values`.
+    Set(u64),
 }
 
 impl Fact {
@@ -111,6 +114,13 @@ impl Fact {
         }
     }
 
+    pub fn enum_index(&self) -> Option<u16> {
+        match self {
+            Fact::Enum(i) => Some(*i),
+            _ => None,
+        }
+    }
+
     pub fn is_present(&self) -> bool {
         !matches!(self, Fact::Absent)
     }
@@ -122,7 +132,8 @@ impl Fact {
             Fact::Text(t) => t.to_string(),
             Fact::Date(d) => d.to_string(),
             Fact::Period(p) => format!("{} to {}", p.from, p.to),
-            Fact::Set(s) => s.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "),
+            Fact::Enum(i) => format!("value #{i}"),
+            Fact::Set(m) => format!("{m:#b}"),
         }
     }
 }
@@ -159,6 +170,35 @@ struct Field {
 #[derive(Debug, Clone)]
 pub struct Schema {
     fields: Vec<Field>,
+    /// The field paths as a tree, to find unknown fields in one walk.
+    tree: Node,
+}
+
+/// A level of the field tree: the names allowed here, each either a field
+/// (a leaf) or a map of further fields.
+#[derive(Debug, Clone, Default)]
+struct Node {
+    children: Vec<(String, Node)>,
+    leaf: bool,
+}
+
+impl Node {
+    fn insert(&mut self, segments: &[String]) {
+        let Some((first, rest)) = segments.split_first() else {
+            self.leaf = true;
+            return;
+        };
+        let i = match self.children.iter().position(|(n, _)| n == first) {
+            Some(i) => i,
+            None => {
+                self.children.push((first.clone(), Node::default()));
+                self.children.len() - 1
+            }
+        };
+        if let Some((_, child)) = self.children.get_mut(i) {
+            child.insert(rest);
+        }
+    }
 }
 
 /// Checked facts, indexed by `FieldId`.
@@ -199,6 +239,7 @@ impl Schema {
                 },
                 "date" => Kind::Date,
                 "period" => Kind::Period,
+                "enum" | "set" if values.len() > 64 => return Err(bad("has more than 64 values".into())),
                 "enum" if !values.is_empty() => Kind::Enum(values),
                 "set" if !values.is_empty() => Kind::Set(values),
                 "enum" | "set" => return Err(bad("needs `values:`".into())),
@@ -221,7 +262,11 @@ impl Schema {
             }
             fields.push(field);
         }
-        Ok(Schema { fields })
+        let mut tree = Node::default();
+        for f in &fields {
+            tree.insert(&f.segments);
+        }
+        Ok(Schema { fields, tree })
     }
 
     pub fn field(&self, path: &str) -> Option<FieldId> {
@@ -238,6 +283,10 @@ impl Schema {
             Kind::Enum(v) | Kind::Set(v) => Some(v),
             _ => None,
         }
+    }
+
+    pub fn is_set(&self, id: FieldId) -> bool {
+        matches!(self.fields.get(id.0).map(|f| &f.kind), Some(Kind::Set(_)))
     }
 
     pub fn is_period(&self, id: FieldId) -> bool {
@@ -266,7 +315,7 @@ impl Schema {
                 },
             }
         }
-        self.unknown_fields(&case.value, &mut Vec::new(), &mut problems);
+        self.unknown_fields(&case.value, &self.tree, &mut Vec::new(), &mut problems);
         if let Some((code, _, _)) = problems.first() {
             let mut err = Error::input(
                 code,
@@ -290,53 +339,46 @@ impl Schema {
         Ok(Facts(facts))
     }
 
-    /// Reports fields the decision does not know, walking the case without
-    /// allocating unless there is something to report.
-    fn unknown_fields(&self, v: &Value, prefix: &mut Vec<String>, problems: &mut Vec<(&'static str, String, String)>) {
+    /// Reports fields the decision does not know, walking the case and the
+    /// field tree together without allocating unless there is something to report.
+    fn unknown_fields<'a>(
+        &self,
+        v: &'a Value,
+        node: &Node,
+        prefix: &mut Vec<&'a str>,
+        problems: &mut Vec<(&'static str, String, String)>,
+    ) {
         let Some(map) = v.as_object() else { return };
-        let depth = prefix.len();
         for (k, child) in map {
-            if depth == 0 && k == "as_of" {
+            if prefix.is_empty() && k == "as_of" {
                 continue;
             }
-            let mut exact = false;
-            let mut is_prefix = false;
-            for f in &self.fields {
-                let segs = &f.segments;
-                if segs.len() > depth
-                    && segs.iter().zip(prefix.iter()).all(|(a, b)| a == b)
-                    && segs.get(depth).is_some_and(|s| s == k)
-                {
-                    if segs.len() == depth + 1 {
-                        exact = true;
-                    } else {
-                        is_prefix = true;
-                    }
+            match node.children.iter().find(|(n, _)| n == k) {
+                Some((_, n)) if n.leaf => {}
+                Some((_, n)) => {
+                    prefix.push(k);
+                    self.unknown_fields(child, n, prefix, problems);
+                    prefix.pop();
+                }
+                None => {
+                    prefix.push(k);
+                    let path = prefix.join(".");
+                    prefix.pop();
+                    let suggestion = self
+                        .fields
+                        .iter()
+                        .map(|f| (strsim::jaro_winkler(&f.path, &path), &f.path))
+                        .filter(|(s, _)| *s > 0.8)
+                        .max_by(|a, b| a.0.total_cmp(&b.0))
+                        .map(|(_, p)| format!("; did you mean `{p}`?"))
+                        .unwrap_or_default();
+                    problems.push((
+                        "ratebook::case::unknown_field",
+                        path.clone(),
+                        format!("`{path}` is not a field of this decision{suggestion}"),
+                    ));
                 }
             }
-            if exact {
-                continue;
-            }
-            prefix.push(k.clone());
-            if is_prefix {
-                self.unknown_fields(child, prefix, problems);
-            } else {
-                let path = prefix.join(".");
-                let suggestion = self
-                    .fields
-                    .iter()
-                    .map(|f| (strsim::jaro_winkler(&f.path, &path), &f.path))
-                    .filter(|(s, _)| *s > 0.8)
-                    .max_by(|a, b| a.0.total_cmp(&b.0))
-                    .map(|(_, p)| format!("; did you mean `{p}`?"))
-                    .unwrap_or_default();
-                problems.push((
-                    "ratebook::case::unknown_field",
-                    path.clone(),
-                    format!("`{path}` is not a field of this decision{suggestion}"),
-                ));
-            }
-            prefix.pop();
         }
     }
 }
@@ -368,7 +410,7 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn pick(values: &[Arc<str>], v: &Value) -> Result<Arc<str>, (&'static str, String)> {
+fn pick(values: &[Arc<str>], v: &Value) -> Result<u16, (&'static str, String)> {
     let text = match v {
         Value::String(s) => s.clone(),
         Value::Number(n) => n.to_string(),
@@ -380,12 +422,16 @@ fn pick(values: &[Arc<str>], v: &Value) -> Result<Arc<str>, (&'static str, Strin
             ));
         }
     };
-    values.iter().find(|x| ***x == *text).cloned().ok_or_else(|| {
-        (
-            "ratebook::case::bad_value",
-            format!("`{text}` is not one of {}", list(values)),
-        )
-    })
+    values
+        .iter()
+        .position(|x| **x == *text)
+        .map(|i| i as u16)
+        .ok_or_else(|| {
+            (
+                "ratebook::case::bad_value",
+                format!("`{text}` is not one of {}", list(values)),
+            )
+        })
 }
 
 fn list(values: &[Arc<str>]) -> String {
@@ -473,19 +519,16 @@ fn check(f: &Field, v: &Value) -> Result<Fact, (&'static str, String)> {
             }
             Ok(Fact::Period(p))
         }
-        Kind::Enum(values) => pick(values, v).map(Fact::Text),
+        Kind::Enum(values) => pick(values, v).map(Fact::Enum),
         Kind::Set(values) => {
             let items = v
                 .as_array()
                 .ok_or_else(|| wrong(&format!("a list of {}", list(values))))?;
-            let mut out: Vec<Arc<str>> = Vec::with_capacity(items.len());
+            let mut mask = 0u64;
             for it in items {
-                let x = pick(values, it)?;
-                if !out.contains(&x) {
-                    out.push(x);
-                }
+                mask |= 1u64 << pick(values, it)?;
             }
-            Ok(Fact::Set(out))
+            Ok(Fact::Set(mask))
         }
     }
 }

@@ -16,14 +16,17 @@ use crate::params::{Lookup, ParamId, ParamStore, Shape, Tier};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::Value;
+use smallvec::SmallVec;
 use std::sync::Arc;
 
 /// A condition on the case.
 #[derive(Debug, Clone)]
 pub enum Cond {
-    Includes(FieldId, Arc<str>),
-    Equals(FieldId, Arc<str>),
-    In(FieldId, Vec<Arc<str>>),
+    /// A set field includes the value with this index.
+    Includes(FieldId, u16),
+    /// An enum field has the value with this index.
+    Equals(FieldId, u16),
+    In(FieldId, Vec<u16>),
     Present(FieldId),
     All(Vec<Cond>),
     Any(Vec<Cond>),
@@ -33,9 +36,9 @@ pub enum Cond {
 impl Cond {
     pub fn eval(&self, facts: &Facts) -> bool {
         match self {
-            Cond::Includes(f, v) => matches!(facts.get(*f), Fact::Set(s) if s.iter().any(|x| x == v)),
-            Cond::Equals(f, v) => facts.get(*f).text().is_some_and(|t| t == v),
-            Cond::In(f, vs) => facts.get(*f).text().is_some_and(|t| vs.contains(t)),
+            Cond::Includes(f, v) => matches!(facts.get(*f), Fact::Set(m) if m & (1u64 << v) != 0),
+            Cond::Equals(f, v) => facts.get(*f).enum_index() == Some(*v),
+            Cond::In(f, vs) => facts.get(*f).enum_index().is_some_and(|i| vs.contains(&i)),
             Cond::Present(f) => facts.get(*f).is_present(),
             Cond::All(cs) => cs.iter().all(|c| c.eval(facts)),
             Cond::Any(cs) => cs.iter().any(|c| c.eval(facts)),
@@ -81,7 +84,9 @@ pub struct Charge {
     pub quantity_text: Arc<str>,
     pub per: Per,
     pub rate: ParamId,
-    pub rate_key: Option<FieldId>,
+    /// The enum field keying a table rate, and for each of its values the
+    /// index of the table key.
+    pub rate_key: Option<(FieldId, Vec<usize>)>,
     pub rate_is_percent: bool,
     pub scale_percent: Option<FieldId>,
     pub credit: bool,
@@ -170,15 +175,18 @@ impl Ctx<'_> {
                 _ => Err(self.err("ratebook::pack::bad_condition", format!("`{op}` takes [field, value]"))),
             }
         };
-        let allowed = |f: FieldId, path: &str, x: &str| -> Result<Arc<str>> {
+        let allowed = |f: FieldId, path: &str, x: &str| -> Result<u16> {
             match self.schema.values(f) {
-                Some(vals) => vals.iter().find(|v| &***v == x).cloned().ok_or_else(|| {
+                Some(vals) => vals.iter().position(|v| &**v == x).map(|i| i as u16).ok_or_else(|| {
                     self.err(
                         "ratebook::pack::bad_condition",
                         format!("`{x}` is not a value of `{path}`"),
                     )
                 }),
-                None => Ok(Arc::from(x)),
+                None => Err(self.err(
+                    "ratebook::pack::bad_condition",
+                    format!("`{path}` is not an enum or set input; conditions compare enum and set values"),
+                )),
             }
         };
         let text_of = |x: &Value| match x {
@@ -426,17 +434,23 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
     let rate_key = match (&raw.rate_key, rp.shape) {
         (Some(k), Shape::Table) => {
             let f = cx.field(k)?;
-            if let Some(vals) = schema.values(f) {
-                for v in vals {
-                    if rp.key_index(v).is_none() {
-                        return Err(cx.err(
-                            "ratebook::pack::table_key",
-                            format!("`{k}` can be `{v}`, which is not a key of `{}`", raw.rate),
-                        ));
-                    }
-                }
+            let vals = schema.values(f).filter(|_| !schema.is_set(f)).ok_or_else(|| {
+                cx.err(
+                    "ratebook::pack::table_key",
+                    format!("`rate_key: {k}` must be an enum input"),
+                )
+            })?;
+            let mut map = Vec::with_capacity(vals.len());
+            for v in vals {
+                let i = rp.key_index(v).ok_or_else(|| {
+                    cx.err(
+                        "ratebook::pack::table_key",
+                        format!("`{k}` can be `{v}`, which is not a key of `{}`", raw.rate),
+                    )
+                })?;
+                map.push(i);
             }
-            Some(f)
+            Some((f, map))
         }
         (None, Shape::Table) => {
             return Err(cx.err(
@@ -562,9 +576,18 @@ fn is_simple(q: &Qty) -> bool {
     matches!(q, Qty::Const(_) | Qty::Field(..))
 }
 
+/// The parts of a service period (rarely more than two).
+pub type Segments = SmallVec<[Period; 4]>;
+
+/// `x * num / den`, dividing last, and skipping the work when it is a no-op.
+fn scale_by(x: Decimal, num: Decimal, den: Decimal) -> Decimal {
+    let x = if num == Decimal::ONE { x } else { x * num };
+    if den == Decimal::ONE { x } else { x / den }
+}
+
 /// The parts of `period` over which every parameter in `params` is constant.
-pub fn segments(store: &ParamStore, params: &[ParamId], period: Period) -> Vec<Period> {
-    let mut cuts: Vec<NaiveDate> = Vec::new();
+pub fn segments(store: &ParamStore, params: &[ParamId], period: Period) -> Segments {
+    let mut cuts: SmallVec<[NaiveDate; 4]> = SmallVec::new();
     for id in params {
         if let Some(p) = store.get(*id) {
             cuts.extend(p.changes_within(period.from, period.to));
@@ -572,7 +595,7 @@ pub fn segments(store: &ParamStore, params: &[ParamId], period: Period) -> Vec<P
     }
     cuts.sort_unstable();
     cuts.dedup();
-    let mut out = Vec::with_capacity(cuts.len() + 1);
+    let mut out = Segments::new();
     let mut from = period.from;
     for c in cuts {
         out.push(Period { from, to: c });
@@ -603,11 +626,14 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         },
         None => None,
     };
-    let key: Option<Arc<str>> = c.rate_key.and_then(|f| facts.get(f).text().cloned());
+    let key: Option<usize> = c
+        .rate_key
+        .as_ref()
+        .and_then(|(f, map)| facts.get(*f).enum_index().and_then(|i| map.get(i as usize).copied()));
     if let Qty::Lines(ids) = &c.quantity {
         let basis: Vec<Line> = rec.lines.iter().filter(|l| ids.contains(&l.id)).cloned().collect();
         for l in basis {
-            let Some(rate) = rec.param(store, c.rate, key.as_ref(), l.from, Some(&c.id)) else {
+            let Some(rate) = rec.param(store, c.rate, key, l.from, Some(&c.id)) else {
                 continue;
             };
             let mut exact = l.amount * rate.value / Decimal::ONE_HUNDRED;
@@ -635,7 +661,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         let mut shown = Basis::default();
         let Some(q) = eval_qty(&c.quantity, facts, store, rec, part.from, &c.id, &mut shown) else {
             // A missing figure was recorded; keep going to find the others.
-            let _ = rec.param(store, c.rate, key.as_ref(), part.from, Some(&c.id));
+            let _ = rec.param(store, c.rate, key, part.from, Some(&c.id));
             continue;
         };
         let basis = (!is_simple(&c.quantity)).then_some(Basis { result: q, ..shown });
@@ -658,7 +684,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                 _ => continue,
             },
         };
-        let part_qty = q * num / den;
+        let part_qty = scale_by(q, num, den);
         if split || !matches!(c.per, Per::Period) {
             rec.event(|| Event::Split {
                 line: c.id.clone(),
@@ -672,10 +698,10 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         match store.get(c.rate).map(|p| p.shape) {
             Some(Shape::Tiers) => tiered(c, store, rec, q, (num, den), part, basis),
             _ => {
-                let Some(rate) = rec.param(store, c.rate, key.as_ref(), part.from, Some(&c.id)) else {
+                let Some(rate) = rec.param(store, c.rate, key, part.from, Some(&c.id)) else {
                     continue;
                 };
-                let mut exact = q * rate.value * num / den;
+                let mut exact = scale_by(q * rate.value, num, den);
                 if c.rate_is_percent {
                     exact /= Decimal::ONE_HUNDRED;
                 }

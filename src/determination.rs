@@ -6,7 +6,7 @@
 use crate::error::MissingFigure;
 use crate::money::{round_half_up, round_money};
 use crate::pack::PackId;
-use crate::params::{Lookup, ParamId, ParamStore, Status};
+use crate::params::{DatedValue, Lookup, ParamId, ParamStore, Parameter, Status};
 use chrono::NaiveDate;
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
@@ -39,7 +39,7 @@ pub fn display_quantity(q: Decimal) -> Decimal {
 /// Kept as data and written out as text only when serialized.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Basis {
-    pub terms: Vec<(Arc<str>, Decimal)>,
+    pub terms: smallvec::SmallVec<[(Arc<str>, Decimal); 2]>,
     pub lesser: bool,
     pub divisor: Option<Decimal>,
     pub result: Decimal,
@@ -123,22 +123,7 @@ pub struct TraceStep {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     /// A parameter read: the figure in force on a date, with its provenance.
-    Param {
-        name: Arc<str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        key: Option<Arc<str>>,
-        date: NaiveDate,
-        #[serde(serialize_with = "dec_ser")]
-        value: Decimal,
-        unit: Arc<str>,
-        status: Status,
-        effective_from: NaiveDate,
-        source: Arc<str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        formula: Option<Arc<str>>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        line: Option<Arc<str>>,
-    },
+    Param(ParamRead),
     /// A charge's condition, tested against the case.
     Condition {
         rule: Arc<str>,
@@ -186,6 +171,69 @@ pub enum Event {
     Note {
         text: String,
     },
+}
+
+/// A parameter read, pointing at the parameter it came from (so a trace
+/// step costs one shared reference, not a copy of every text).
+#[derive(Debug, Clone)]
+pub struct ParamRead {
+    pub param: Arc<Parameter>,
+    /// Index of the table key read, if any.
+    pub key: Option<usize>,
+    pub date: NaiveDate,
+    pub value: Decimal,
+    pub status: Status,
+    /// Index of the dated value in force.
+    pub index: usize,
+    /// The line the figure was read for.
+    pub line: Option<Arc<str>>,
+}
+
+impl ParamRead {
+    pub fn key_name(&self) -> Option<&Arc<str>> {
+        self.key.and_then(|k| self.param.keys.get(k))
+    }
+
+    pub fn dated(&self) -> Option<&DatedValue> {
+        self.param.values.get(self.index)
+    }
+}
+
+impl PartialEq for ParamRead {
+    fn eq(&self, o: &Self) -> bool {
+        self.param.name == o.param.name
+            && self.key == o.key
+            && self.date == o.date
+            && self.value == o.value
+            && self.status == o.status
+            && self.index == o.index
+            && self.line == o.line
+    }
+}
+
+impl Serialize for ParamRead {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let dated = self.dated();
+        let mut st = s.serialize_struct("ParamRead", 10)?;
+        st.serialize_field("name", &self.param.name)?;
+        if let Some(k) = self.key_name() {
+            st.serialize_field("key", k)?;
+        }
+        st.serialize_field("date", &self.date)?;
+        st.serialize_field("value", &self.value.to_string())?;
+        st.serialize_field("unit", &self.param.unit)?;
+        st.serialize_field("status", &self.status)?;
+        st.serialize_field("effective_from", &dated.map(|d| d.from))?;
+        st.serialize_field("source", &dated.map(|d| &d.source))?;
+        if let Some(f) = dated.and_then(|d| d.formula.as_ref()) {
+            st.serialize_field("formula", f)?;
+        }
+        if let Some(l) = &self.line {
+            st.serialize_field("line", l)?;
+        }
+        st.end()
+    }
 }
 
 /// The result of a decision (DESIGN.md, firm).
@@ -269,24 +317,30 @@ impl Recorder {
         &mut self,
         store: &ParamStore,
         id: ParamId,
-        key: Option<&Arc<str>>,
+        key: Option<usize>,
         date: NaiveDate,
         line: Option<&Arc<str>>,
     ) -> Option<Read> {
-        let p = store.get(id)?;
-        match p.lookup(date, key.map(|k| &**k)) {
-            Lookup::Found { value, status, dated } => {
-                self.event(|| Event::Param {
-                    name: p.name.clone(),
-                    key: key.cloned(),
-                    date,
-                    value,
-                    unit: p.unit.clone(),
-                    status,
-                    effective_from: dated.from,
-                    source: dated.source.clone(),
-                    formula: dated.formula.clone(),
-                    line: line.cloned(),
+        let shared = store.shared(id)?;
+        let p: &Parameter = shared;
+        let key_name = key.and_then(|k| p.keys.get(k));
+        match p.lookup(date, key) {
+            Lookup::Found {
+                value,
+                status,
+                index,
+                dated,
+            } => {
+                self.event(|| {
+                    Event::Param(ParamRead {
+                        param: shared.clone(),
+                        key,
+                        date,
+                        value,
+                        status,
+                        index,
+                        line: line.cloned(),
+                    })
                 });
                 if matches!(status, Status::Assumed | Status::Supplied) && !self.warned.contains(&(id, dated.from)) {
                     self.warned.push((id, dated.from));
@@ -302,7 +356,7 @@ impl Recorder {
                         )
                     };
                     let note = dated.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-                    let keytext = key.map(|k| format!("[{k}]")).unwrap_or_default();
+                    let keytext = key_name.map(|k| format!("[{k}]")).unwrap_or_default();
                     self.warnings.push(Warning {
                         code,
                         message: format!(

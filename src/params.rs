@@ -114,6 +114,8 @@ pub enum Lookup<'a> {
     Found {
         value: Decimal,
         status: Status,
+        /// Index of the dated value in force.
+        index: usize,
         dated: &'a DatedValue,
     },
     Tiers {
@@ -126,8 +128,12 @@ pub enum Lookup<'a> {
 impl Parameter {
     /// The dated value in force on `date`, if any.
     pub fn dated_at(&self, date: NaiveDate) -> Option<&DatedValue> {
-        let n = self.values.partition_point(|v| v.from <= date);
-        n.checked_sub(1).and_then(|i| self.values.get(i))
+        self.index_at(date).and_then(|i| self.values.get(i))
+    }
+
+    /// The index of the dated value in force on `date`.
+    pub fn index_at(&self, date: NaiveDate) -> Option<usize> {
+        self.values.partition_point(|v| v.from <= date).checked_sub(1)
     }
 
     pub fn key_index(&self, key: &str) -> Option<usize> {
@@ -135,16 +141,17 @@ impl Parameter {
     }
 
     /// The figure in force on `date`, for `key` when the parameter is a table.
-    pub fn lookup(&self, date: NaiveDate, key: Option<&str>) -> Lookup<'_> {
+    /// `key` is the index of a table key (see `key_index`).
+    pub fn lookup(&self, date: NaiveDate, key: Option<usize>) -> Lookup<'_> {
         let missing = |source: String| {
             Lookup::Missing(MissingFigure {
                 param: self.name.to_string(),
-                key: key.map(str::to_string),
+                key: key.and_then(|k| self.keys.get(k)).map(|k| k.to_string()),
                 date,
                 source,
             })
         };
-        let Some(dated) = self.dated_at(date) else {
+        let Some((index, dated)) = self.index_at(date).and_then(|i| Some((i, self.values.get(i)?))) else {
             let first = self
                 .values
                 .first()
@@ -157,9 +164,9 @@ impl Parameter {
         let unknown = || missing(dated.source.to_string());
         match (&dated.data, key) {
             (ValueData::Unknown, _) => unknown(),
-            (ValueData::Scalar(f), _) => found(f, dated).unwrap_or_else(unknown),
-            (ValueData::Table(figs), Some(k)) => match self.key_index(k).and_then(|i| figs.get(i)) {
-                Some(f) => found(f, dated).unwrap_or_else(unknown),
+            (ValueData::Scalar(f), _) => found(f, index, dated).unwrap_or_else(unknown),
+            (ValueData::Table(figs), Some(k)) => match figs.get(k) {
+                Some(f) => found(f, index, dated).unwrap_or_else(unknown),
                 None => unknown(),
             },
             (ValueData::Tiers(t), _) => Lookup::Tiers { tiers: t, dated },
@@ -173,16 +180,18 @@ impl Parameter {
     }
 }
 
-fn found<'a>(f: &Figure, dated: &'a DatedValue) -> Option<Lookup<'a>> {
+fn found<'a>(f: &Figure, index: usize, dated: &'a DatedValue) -> Option<Lookup<'a>> {
     match f {
         Figure::Known(v) => Some(Lookup::Found {
             value: *v,
             status: dated.status,
+            index,
             dated,
         }),
         Figure::Supplied(v) => Some(Lookup::Found {
             value: *v,
             status: Status::Supplied,
+            index,
             dated,
         }),
         Figure::Unknown => None,
@@ -192,7 +201,7 @@ fn found<'a>(f: &Figure, dated: &'a DatedValue) -> Option<Lookup<'a>> {
 /// All parameters of a pack, by name.
 #[derive(Debug, Clone, Default)]
 pub struct ParamStore {
-    params: Vec<Parameter>,
+    params: Vec<Arc<Parameter>>,
     by_name: BTreeMap<Arc<str>, ParamId>,
 }
 
@@ -200,13 +209,13 @@ impl ParamStore {
     pub fn insert(&mut self, p: Parameter) -> ParamId {
         if let Some(id) = self.by_name.get(&p.name) {
             if let Some(slot) = self.params.get_mut(id.0) {
-                *slot = p;
+                *slot = Arc::new(p);
             }
             return *id;
         }
         let id = ParamId(self.params.len());
         self.by_name.insert(p.name.clone(), id);
-        self.params.push(p);
+        self.params.push(Arc::new(p));
         id
     }
 
@@ -215,11 +224,16 @@ impl ParamStore {
     }
 
     pub fn get(&self, id: ParamId) -> Option<&Parameter> {
+        self.params.get(id.0).map(|p| &**p)
+    }
+
+    /// The shared parameter, for trace events that point at it.
+    pub fn shared(&self, id: ParamId) -> Option<&Arc<Parameter>> {
         self.params.get(id.0)
     }
 
     pub fn get_mut(&mut self, id: ParamId) -> Option<&mut Parameter> {
-        self.params.get_mut(id.0)
+        self.params.get_mut(id.0).map(Arc::make_mut)
     }
 
     pub fn by_name(&self, name: &str) -> Option<&Parameter> {
@@ -228,7 +242,7 @@ impl ParamStore {
 
     /// Parameters in name order.
     pub fn iter(&self) -> impl Iterator<Item = &Parameter> {
-        self.by_name.values().filter_map(|id| self.params.get(id.0))
+        self.by_name.values().filter_map(|id| self.get(*id))
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {

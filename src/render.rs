@@ -61,23 +61,23 @@ fn header(d: &Determination) -> String {
 fn sources(d: &Determination) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for s in &d.trace {
-        if let Event::Param {
-            name,
-            key,
-            value,
-            unit,
-            status,
-            effective_from,
-            source,
-            formula,
-            ..
-        } = &s.event
-        {
-            let k = key.as_ref().map(|k| format!("[{k}]")).unwrap_or_default();
-            let f = formula.as_ref().map(|f| format!("; formula: {f}")).unwrap_or_default();
+        if let Event::Param(r) = &s.event {
+            let k = r.key_name().map(|k| format!("[{k}]")).unwrap_or_default();
+            let (from, source, formula) = match r.dated() {
+                Some(d) => (
+                    d.from.to_string(),
+                    d.source.to_string(),
+                    d.formula.as_deref().map(|f| format!("; formula: {f}")),
+                ),
+                None => (String::new(), String::new(), None),
+            };
             let line = format!(
-                "{name}{k} = {value} {unit} from {effective_from} ({}): {source}{f}",
-                status.as_str()
+                "{}{k} = {} {} from {from} ({}): {source}{}",
+                r.param.name,
+                r.value,
+                r.param.unit,
+                r.status.as_str(),
+                formula.unwrap_or_default()
             );
             if !out.contains(&line) {
                 out.push(line);

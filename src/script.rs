@@ -71,8 +71,16 @@ fn read_param(name: &str, key: Option<&str>, date: Option<NaiveDate>) -> HostRes
             .id(name)
             .ok_or_else(|| host_err(format!("parameter `{name}` is not defined in the pack")))?;
         let at = date.unwrap_or(st.as_of);
-        let key: Option<Arc<str>> = key.map(Arc::from);
-        match st.rec.param(store, id, key.as_ref(), at, None) {
+        let key = match (key, store.get(id)) {
+            (Some(k), Some(p)) => Some(p.key_index(k).ok_or_else(|| {
+                host_err(format!(
+                    "parameter `{name}` has no key `{k}`; keys: {}",
+                    p.keys.join(", ")
+                ))
+            })?),
+            _ => None,
+        };
+        match st.rec.param(store, id, key, at, None) {
             Some(r) => Ok(Dynamic::from(r.value)),
             // The missing figure is recorded and the script goes on with a
             // zero placeholder, so that every missing figure is found; the
