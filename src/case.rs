@@ -179,13 +179,14 @@ pub struct Schema {
 #[derive(Debug, Clone, Default)]
 struct Node {
     children: Vec<(String, Node)>,
-    leaf: bool,
+    /// The field that ends here, if any.
+    field: Option<usize>,
 }
 
 impl Node {
-    fn insert(&mut self, segments: &[String]) {
+    fn insert(&mut self, segments: &[String], field: usize) {
         let Some((first, rest)) = segments.split_first() else {
-            self.leaf = true;
+            self.field = Some(field);
             return;
         };
         let i = match self.children.iter().position(|(n, _)| n == first) {
@@ -196,7 +197,7 @@ impl Node {
             }
         };
         if let Some((_, child)) = self.children.get_mut(i) {
-            child.insert(rest);
+            child.insert(rest, field);
         }
     }
 }
@@ -263,8 +264,8 @@ impl Schema {
             fields.push(field);
         }
         let mut tree = Node::default();
-        for f in &fields {
-            tree.insert(&f.segments);
+        for (i, f) in fields.iter().enumerate() {
+            tree.insert(&f.segments, i);
         }
         Ok(Schema { fields, tree })
     }
@@ -301,8 +302,11 @@ impl Schema {
     pub fn check(&self, case: &Case) -> Result<Facts> {
         let mut facts = Vec::with_capacity(self.fields.len());
         let mut problems: Vec<(&'static str, String, String)> = Vec::new();
-        for f in &self.fields {
-            match get_path(&case.value, &f.segments) {
+        let mut unknown: Vec<(&'static str, String, String)> = Vec::new();
+        let mut found: smallvec::SmallVec<[Option<&Value>; 16]> = smallvec::smallvec![None; self.fields.len()];
+        self.walk(&case.value, &self.tree, &mut Vec::new(), &mut found, &mut unknown);
+        for (f, v) in self.fields.iter().zip(found) {
+            match v.filter(|v| !v.is_null()) {
                 None if f.required => problems.push((
                     "ratebook::case::missing_field",
                     f.path.to_string(),
@@ -315,7 +319,7 @@ impl Schema {
                 },
             }
         }
-        self.unknown_fields(&case.value, &self.tree, &mut Vec::new(), &mut problems);
+        problems.append(&mut unknown);
         if let Some((code, _, _)) = problems.first() {
             let mut err = Error::input(
                 code,
@@ -339,13 +343,15 @@ impl Schema {
         Ok(Facts(facts))
     }
 
-    /// Reports fields the decision does not know, walking the case and the
-    /// field tree together without allocating unless there is something to report.
-    fn unknown_fields<'a>(
+    /// Walks the case and the field tree together: finds each field's value
+    /// and reports fields the decision does not know, without allocating
+    /// unless there is something to report.
+    fn walk<'a>(
         &self,
         v: &'a Value,
         node: &Node,
         prefix: &mut Vec<&'a str>,
+        found: &mut [Option<&'a Value>],
         problems: &mut Vec<(&'static str, String, String)>,
     ) {
         let Some(map) = v.as_object() else { return };
@@ -354,11 +360,14 @@ impl Schema {
                 continue;
             }
             match node.children.iter().find(|(n, _)| n == k) {
-                Some((_, n)) if n.leaf => {}
                 Some((_, n)) => {
-                    prefix.push(k);
-                    self.unknown_fields(child, n, prefix, problems);
-                    prefix.pop();
+                    if let Some(slot) = n.field.and_then(|i| found.get_mut(i)) {
+                        *slot = Some(child);
+                    } else {
+                        prefix.push(k);
+                        self.walk(child, n, prefix, found, problems);
+                        prefix.pop();
+                    }
                 }
                 None => {
                     prefix.push(k);
@@ -381,14 +390,6 @@ impl Schema {
             }
         }
     }
-}
-
-fn get_path<'a>(v: &'a Value, segments: &[String]) -> Option<&'a Value> {
-    let mut v = v;
-    for seg in segments {
-        v = v.get(seg)?;
-    }
-    if v.is_null() { None } else { Some(v) }
 }
 
 fn number_of(v: &Value) -> Option<Decimal> {
@@ -485,7 +486,7 @@ fn check(f: &Field, v: &Value) -> Result<Fact, (&'static str, String)> {
                 let s = obj
                     .get(k)
                     .and_then(Value::as_str)
-                    .ok_or(("ratebook::case::missing_field", format!("the period has no `{k}` date")))?;
+                    .ok_or_else(|| ("ratebook::case::missing_field", format!("the period has no `{k}` date")))?;
                 parse_date(s).ok_or_else(|| {
                     (
                         "ratebook::case::bad_date",

@@ -95,6 +95,8 @@ pub struct Charge {
     pub not_applied: Arc<str>,
     /// Parameters whose change dates split the service period.
     pub splits_on: Vec<ParamId>,
+    /// Their change dates, sorted, without repeats.
+    pub change_dates: Vec<NaiveDate>,
 }
 
 const DAYS_PER_MONTH: &str = "calendar.days_per_month";
@@ -493,6 +495,13 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
             })
             .as_str(),
     );
+    let mut change_dates: Vec<NaiveDate> = splits_on
+        .iter()
+        .filter_map(|p| pack.params.get(*p))
+        .flat_map(|p| p.values.iter().map(|v| v.from))
+        .collect();
+    change_dates.sort_unstable();
+    change_dates.dedup();
     Ok(Charge {
         id: Arc::from(raw.id.as_str()),
         label: Arc::from(raw.label.as_str()),
@@ -510,6 +519,7 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
         explain,
         not_applied,
         splits_on,
+        change_dates,
     })
 }
 
@@ -558,7 +568,7 @@ fn eval_qty(
         }
         Qty::Divide(a, d) => {
             basis.divisor = Some(*d);
-            eval_qty(a, facts, store, rec, date, line, basis).map(|v| v / *d)
+            eval_qty(a, facts, store, rec, date, line, basis).map(|v| crate::money::divide(v, *d))
         }
         Qty::Cases(arms, otherwise) => {
             for (c, q) in arms {
@@ -582,7 +592,29 @@ pub type Segments = SmallVec<[Period; 4]>;
 /// `x * num / den`, dividing last, and skipping the work when it is a no-op.
 fn scale_by(x: Decimal, num: Decimal, den: Decimal) -> Decimal {
     let x = if num == Decimal::ONE { x } else { x * num };
-    if den == Decimal::ONE { x } else { x / den }
+    if den == Decimal::ONE {
+        x
+    } else {
+        crate::money::divide(x, den)
+    }
+}
+
+/// Splits `period` at the sorted `dates` that fall strictly inside it.
+pub fn split_at(dates: &[NaiveDate], period: Period) -> Segments {
+    let start = dates.partition_point(|d| *d <= period.from);
+    let mut out = Segments::new();
+    let mut from = period.from;
+    for &d in dates
+        .get(start..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|d| **d < period.to)
+    {
+        out.push(Period { from, to: d });
+        from = d;
+    }
+    out.push(Period { from, to: period.to });
+    out
 }
 
 /// The parts of `period` over which every parameter in `params` is constant.
@@ -647,7 +679,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                 rate.value,
                 exact,
                 Period { from: l.from, to: l.to },
-                rec_source(store, c, l.from),
+                rate.source.clone(),
                 None,
             );
         }
@@ -655,7 +687,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         return;
     }
     let total_days = Decimal::from(period.days());
-    let parts = segments(store, &c.splits_on, period);
+    let parts = split_at(&c.change_dates, period);
     let split = parts.len() > 1;
     for part in parts {
         let mut shown = Basis::default();
@@ -664,7 +696,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             let _ = rec.param(store, c.rate, key, part.from, Some(&c.id));
             continue;
         };
-        let basis = (!is_simple(&c.quantity)).then_some(Basis { result: q, ..shown });
+        let basis = (!is_simple(&c.quantity)).then(|| Arc::new(Basis { result: q, ..shown }));
         if let Some(b) = &basis {
             rec.event(|| Event::Basis {
                 line: c.id.clone(),
@@ -685,7 +717,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             },
         };
         let part_qty = scale_by(q, num, den);
-        if split || !matches!(c.per, Per::Period) {
+        if split {
             rec.event(|| Event::Split {
                 line: c.id.clone(),
                 from: part.from,
@@ -708,7 +740,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                 if let Some(s) = scale {
                     exact = exact * s / Decimal::ONE_HUNDRED;
                 }
-                let src = rec_source(store, c, part.from);
+                let src = rate.source.clone();
                 push_line(c, rec, part_qty, rate.value, exact, part, src, basis);
             }
         }
@@ -737,7 +769,7 @@ fn push_line(
     exact: Decimal,
     part: Period,
     source: Arc<str>,
-    basis: Option<Basis>,
+    basis: Option<Arc<Basis>>,
 ) {
     let exact = if c.credit { -exact } else { exact };
     let line = Line {
@@ -765,7 +797,7 @@ fn tiered(
     q: Decimal,
     (num, den): (Decimal, Decimal),
     part: Period,
-    basis: Option<Basis>,
+    basis: Option<Arc<Basis>>,
 ) {
     let Some(p) = store.get(c.rate) else { return };
     let tiers: Vec<Tier> = match p.lookup(part.from, None) {

@@ -5,13 +5,17 @@ use chrono::{Datelike, NaiveDate, Weekday};
 
 /// Parses an ISO date (`2024-05-12`).
 pub fn parse_date(text: &str) -> Option<NaiveDate> {
-    let t = text.trim();
-    // Exactly YYYY-MM-DD: chrono's own parser also takes signed and
-    // longer years, which a meter read never has.
-    if t.len() != 10 {
+    // Exactly YYYY-MM-DD (chrono's general parser also takes signed and
+    // longer years, which a meter read never has, and is slower).
+    let b = text.trim().as_bytes();
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *b else {
         return None;
-    }
-    t.parse::<NaiveDate>().ok()
+    };
+    let digit = |c: u8| c.is_ascii_digit().then(|| u32::from(c - b'0'));
+    let year = digit(y0)? * 1000 + digit(y1)? * 100 + digit(y2)? * 10 + digit(y3)?;
+    let month = digit(m0)? * 10 + digit(m1)?;
+    let day = digit(d0)? * 10 + digit(d1)?;
+    NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)
 }
 
 /// A service period between two meter reads. Service days = `to - from`:
@@ -24,7 +28,7 @@ pub struct Period {
 
 impl Period {
     pub fn days(&self) -> i64 {
-        (self.to - self.from).num_days()
+        i64::from(self.to.num_days_from_ce()) - i64::from(self.from.num_days_from_ce())
     }
 }
 
@@ -62,6 +66,23 @@ impl Calendar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_strict_iso() {
+        assert_eq!(parse_date("2024-02-29"), NaiveDate::from_ymd_opt(2024, 2, 29));
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-1-01",
+            "24-01-01",
+            "2024/01/01",
+            "+2024-01-01",
+            "２０２４-01-01",
+            "",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn service_days_exclude_the_later_read() {

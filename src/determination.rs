@@ -31,7 +31,11 @@ fn dec_ser<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
 
 /// Quantities are shown to 4 places (amounts are computed from the exact share).
 pub fn display_quantity(q: Decimal) -> Decimal {
-    round_half_up(q, 4).normalize()
+    if q.scale() <= 4 {
+        q.normalize()
+    } else {
+        round_half_up(q, 4).normalize()
+    }
 }
 
 /// How a line's quantity was reached from the case and the pack: the
@@ -90,7 +94,7 @@ pub struct Line {
     pub cite: Arc<str>,
     pub source: Arc<str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub basis: Option<Basis>,
+    pub basis: Option<Arc<Basis>>,
 }
 
 /// A requirement or rule that was checked, with its citation.
@@ -133,7 +137,7 @@ pub enum Event {
     /// How a line's quantity was determined from the case.
     Basis {
         line: Arc<str>,
-        basis: Basis,
+        basis: Arc<Basis>,
     },
     /// A share of the service period at one set of rates (proration by days).
     Split {
@@ -261,9 +265,10 @@ impl Determination {
 
 /// A value read from a parameter, for the caller.
 #[derive(Debug, Clone, Copy)]
-pub struct Read {
+pub struct Read<'a> {
     pub value: Decimal,
     pub effective_from: NaiveDate,
+    pub source: &'a Arc<str>,
 }
 
 /// Builds a determination while a decision runs.
@@ -313,14 +318,14 @@ impl Recorder {
     /// Reads a scalar or table figure in force on `date`. A missing figure
     /// is collected (every one the determination needs is reported) and
     /// `None` returned; an assumed or supplied figure adds a warning.
-    pub fn param(
+    pub fn param<'s>(
         &mut self,
-        store: &ParamStore,
+        store: &'s ParamStore,
         id: ParamId,
         key: Option<usize>,
         date: NaiveDate,
         line: Option<&Arc<str>>,
-    ) -> Option<Read> {
+    ) -> Option<Read<'s>> {
         let shared = store.shared(id)?;
         let p: &Parameter = shared;
         let key_name = key.and_then(|k| p.keys.get(k));
@@ -369,6 +374,7 @@ impl Recorder {
                 Some(Read {
                     value,
                     effective_from: dated.from,
+                    source: &dated.source,
                 })
             }
             Lookup::Tiers { .. } => None,
@@ -402,18 +408,25 @@ impl Recorder {
         self.lines.push(line);
     }
 
+    /// Adds a reason. (A charge's condition is traced where it is tested;
+    /// a script's requirement is traced by `requirement`.)
     pub fn reason(&mut self, rule: Arc<str>, passed: bool, text: Arc<str>, cite: Arc<str>) {
-        self.event(|| Event::Requirement {
-            rule: rule.clone(),
-            passed,
-            cite: cite.clone(),
-        });
         self.reasons.push(Reason {
             rule,
             passed,
             text,
             cite,
         });
+    }
+
+    /// A requirement checked by a rule: traced and given as a reason.
+    pub fn requirement(&mut self, rule: Arc<str>, passed: bool, text: Arc<str>, cite: Arc<str>) {
+        self.event(|| Event::Requirement {
+            rule: rule.clone(),
+            passed,
+            cite: cite.clone(),
+        });
+        self.reason(rule, passed, text, cite);
     }
 
     pub fn warn(&mut self, code: &'static str, message: String) {
@@ -454,7 +467,7 @@ impl Recorder {
 
 /// The amount of a line, rounded per the pack's rule (half-up to the cent).
 pub fn line_amount(exact: Decimal) -> Decimal {
-    let mut a = round_money(exact);
+    let mut a = if exact.scale() <= 2 { exact } else { round_money(exact) };
     a.rescale(2);
     a
 }

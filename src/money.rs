@@ -13,7 +13,36 @@ pub fn round_money(amount: Decimal) -> Decimal {
 
 /// Half-up rounding to `places` decimal places (not banker's rounding).
 pub fn round_half_up(value: Decimal, places: u32) -> Decimal {
-    value.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero)
+    let scale = value.scale();
+    if scale <= places {
+        return value;
+    }
+    // Integer arithmetic on the mantissa (the library's general rounding is
+    // several times slower); the same result, checked against it in tests.
+    let divisor = 10i128.pow(scale - places);
+    let m = value.mantissa();
+    let (q, r) = (m / divisor, m % divisor);
+    let q = if r.abs() * 2 >= divisor { q + m.signum() } else { q };
+    Decimal::try_from_i128_with_scale(q, places)
+        .unwrap_or_else(|_| value.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero))
+}
+
+/// `x / d`, exactly as `Decimal` division, but dividing by a power of ten
+/// (per 1,000 sq ft) is a shift of the scale, not a long division.
+pub fn divide(x: Decimal, d: Decimal) -> Decimal {
+    if d.scale() == 0 && d.is_sign_positive() {
+        let mut m = d.mantissa();
+        let mut n = 0u32;
+        while m >= 10 && m % 10 == 0 {
+            m /= 10;
+            n += 1;
+        }
+        let mut r = x;
+        if m == 1 && r.set_scale(x.scale() + n).is_ok() {
+            return r;
+        }
+    }
+    x / d
 }
 
 /// Parses decimal text such as `"7.006"`, `"-12"` or `"1e3"`. Thousands
@@ -58,6 +87,44 @@ mod tests {
         assert_eq!(round_money(d).to_string(), "0.13");
         let d = parse_decimal("-0.125").unwrap();
         assert_eq!(round_money(d).to_string(), "-0.13");
+    }
+
+    #[test]
+    fn fast_rounding_agrees_with_the_library() {
+        let cases = [
+            "0.005",
+            "-0.005",
+            "1.994999",
+            "1.995",
+            "2.345",
+            "-2.345",
+            "12345678901234567890.125",
+            "0.0000000000000000000000000005",
+            "7",
+            "-7.1",
+        ];
+        for c in cases {
+            let d = parse_decimal(c).unwrap();
+            for places in 0..6 {
+                assert_eq!(
+                    round_half_up(d, places),
+                    d.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero),
+                    "{c} to {places}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn divide_by_powers_of_ten_is_exact() {
+        let x = parse_decimal("2400").unwrap();
+        assert_eq!(divide(x, Decimal::from(1000)).to_string(), "2.400");
+        assert_eq!(divide(x, Decimal::from(1000)), x / Decimal::from(1000));
+        assert_eq!(
+            divide(x, parse_decimal("30.4").unwrap()),
+            x / parse_decimal("30.4").unwrap()
+        );
+        assert_eq!(divide(x, Decimal::ONE), x);
     }
 
     #[test]

@@ -176,7 +176,13 @@ impl Parameter {
 
     /// Dates strictly inside (from, to) where a new value takes effect.
     pub fn changes_within(&self, from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = NaiveDate> + '_ {
-        self.values.iter().map(|v| v.from).filter(move |d| *d > from && *d < to)
+        let start = self.values.partition_point(|v| v.from <= from);
+        self.values
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .map(|v| v.from)
+            .take_while(move |d| *d < to)
     }
 }
 

@@ -138,7 +138,8 @@ fn require(rule: &str, passed: bool, why: &str, cite: &str) -> HostResult<bool> 
         if !st.pack.citations.contains_key(cite) {
             return Err(host_err(format!("citation `{cite}` is not in citations.yaml")));
         }
-        st.rec.reason(Arc::from(rule), passed, Arc::from(why), Arc::from(cite));
+        st.rec
+            .requirement(Arc::from(rule), passed, Arc::from(why), Arc::from(cite));
         Ok(passed)
     })
 }
