@@ -93,7 +93,7 @@ fn main() -> ExitCode {
         let sum = |id: &str| {
             det.lines
                 .iter()
-                .filter(|l| &*l.id == id)
+                .filter(|l| &**l.id() == id)
                 .map(|l| l.amount)
                 .sum::<Decimal>()
         };

@@ -7,7 +7,7 @@
 
 use crate::case::{Fact, Facts, FieldId, Schema};
 use crate::dates::Period;
-use crate::determination::{Basis, Event, Line, Recorder, display_quantity, line_amount};
+use crate::determination::{Basis, Event, Line, LineText, Reason, Recorder, display_quantity, line_amount};
 use crate::error::{Error, Location, Result};
 use crate::money::parse_decimal;
 use crate::pack::Pack;
@@ -91,8 +91,10 @@ pub struct Charge {
     pub scale_percent: Option<FieldId>,
     pub credit: bool,
     /// The reason given when the charge applies, and when it does not.
-    pub explain: Arc<str>,
-    pub not_applied: Arc<str>,
+    pub explain: Arc<Reason>,
+    pub not_applied: Arc<Reason>,
+    /// The text every line of this charge shares.
+    pub text: Arc<LineText>,
     /// Parameters whose change dates split the service period.
     pub splits_on: Vec<ParamId>,
     /// Their change dates, sorted, without repeats.
@@ -502,7 +504,26 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
         .collect();
     change_dates.sort_unstable();
     change_dates.dedup();
+    let id: Arc<str> = Arc::from(raw.id.as_str());
+    let cite: Arc<str> = Arc::from(raw.cite.as_str());
+    let reason = |passed: bool, text: Arc<str>| {
+        Arc::new(Reason {
+            rule: id.clone(),
+            passed,
+            text,
+            cite: cite.clone(),
+        })
+    };
+    let explain = reason(true, explain);
+    let not_applied = reason(false, not_applied);
+    let text = Arc::new(LineText {
+        id: id.clone(),
+        label: Arc::from(raw.label.as_str()),
+        unit: Arc::from(raw.unit.as_str()),
+        cite: cite.clone(),
+    });
     Ok(Charge {
+        text,
         id: Arc::from(raw.id.as_str()),
         label: Arc::from(raw.label.as_str()),
         unit: Arc::from(raw.unit.as_str()),
@@ -647,7 +668,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             passed,
         });
         if !passed {
-            rec.reason(c.id.clone(), false, c.not_applied.clone(), c.cite.clone());
+            rec.push_reason(&c.not_applied);
             return;
         }
     }
@@ -663,7 +684,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         .as_ref()
         .and_then(|(f, map)| facts.get(*f).enum_index().and_then(|i| map.get(i as usize).copied()));
     if let Qty::Lines(ids) = &c.quantity {
-        let basis: Vec<Line> = rec.lines.iter().filter(|l| ids.contains(&l.id)).cloned().collect();
+        let basis: Vec<Line> = rec.lines.iter().filter(|l| ids.contains(l.id())).cloned().collect();
         for l in basis {
             let Some(rate) = rec.param(store, c.rate, key, l.from, Some(&c.id)) else {
                 continue;
@@ -749,7 +770,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
 }
 
 fn explain(c: &Charge, rec: &mut Recorder) {
-    rec.reason(c.id.clone(), true, c.explain.clone(), c.cite.clone());
+    rec.push_reason(&c.explain);
 }
 
 fn rec_source(store: &ParamStore, c: &Charge, date: NaiveDate) -> Arc<str> {
@@ -773,15 +794,12 @@ fn push_line(
 ) {
     let exact = if c.credit { -exact } else { exact };
     let line = Line {
-        id: c.id.clone(),
-        label: c.label.clone(),
+        text: c.text.clone(),
         quantity: display_quantity(qty),
-        unit: c.unit.clone(),
         rate,
         amount: line_amount(exact),
         from: part.from,
         to: part.to,
-        cite: c.cite.clone(),
         source,
         basis,
     };
@@ -822,7 +840,12 @@ fn tiered(
         if !in_tier.is_zero() {
             let exact = in_tier * t.rate;
             let mut tc = c.clone();
-            tc.label = Arc::from(format!("{}, tier {}", c.label, i + 1).as_str());
+            tc.text = Arc::new(LineText {
+                id: c.id.clone(),
+                label: Arc::from(format!("{}, tier {}", c.label, i + 1).as_str()),
+                unit: c.unit.clone(),
+                cite: c.cite.clone(),
+            });
             push_line(&tc, rec, in_tier, t.rate, exact, part, src.clone(), basis.clone());
         }
         match upper {

@@ -77,24 +77,63 @@ impl Serialize for Basis {
     }
 }
 
-/// One line of a bill (or of any decision that adds lines).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Line {
+/// The fixed text of a line (the same on every bill, so shared).
+#[derive(Debug, PartialEq)]
+pub struct LineText {
     pub id: Arc<str>,
     pub label: Arc<str>,
-    #[serde(serialize_with = "dec_ser")]
-    pub quantity: Decimal,
     pub unit: Arc<str>,
-    #[serde(serialize_with = "dec_ser")]
+    pub cite: Arc<str>,
+}
+
+/// One line of a bill (or of any decision that adds lines). Serialized flat:
+/// `id, label, quantity, unit, rate, amount, from, to, cite, source, basis`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub text: Arc<LineText>,
+    pub quantity: Decimal,
     pub rate: Decimal,
-    #[serde(serialize_with = "money_ser")]
     pub amount: Decimal,
     pub from: NaiveDate,
     pub to: NaiveDate,
-    pub cite: Arc<str>,
     pub source: Arc<str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub basis: Option<Arc<Basis>>,
+}
+
+impl Line {
+    pub fn id(&self) -> &Arc<str> {
+        &self.text.id
+    }
+    pub fn label(&self) -> &str {
+        &self.text.label
+    }
+    pub fn unit(&self) -> &str {
+        &self.text.unit
+    }
+    pub fn cite(&self) -> &str {
+        &self.text.cite
+    }
+}
+
+impl Serialize for Line {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Line", 11)?;
+        st.serialize_field("id", &self.text.id)?;
+        st.serialize_field("label", &self.text.label)?;
+        st.serialize_field("quantity", &self.quantity.to_string())?;
+        st.serialize_field("unit", &self.text.unit)?;
+        st.serialize_field("rate", &self.rate.to_string())?;
+        st.serialize_field("amount", &format!("{:.2}", round_money(self.amount)))?;
+        st.serialize_field("from", &self.from)?;
+        st.serialize_field("to", &self.to)?;
+        st.serialize_field("cite", &self.text.cite)?;
+        st.serialize_field("source", &self.source)?;
+        if let Some(b) = &self.basis {
+            st.serialize_field("basis", b)?;
+        }
+        st.end()
+    }
 }
 
 /// A requirement or rule that was checked, with its citation.
@@ -243,7 +282,7 @@ impl Serialize for ParamRead {
 /// The result of a decision (DESIGN.md, firm).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Determination {
-    pub decision: String,
+    pub decision: Arc<str>,
     pub pack: Arc<PackId>,
     pub as_of: NaiveDate,
     pub outcome: String,
@@ -251,7 +290,7 @@ pub struct Determination {
     pub total: Option<Decimal>,
     pub lines: Vec<Line>,
     pub outputs: IndexMap<String, serde_json::Value>,
-    pub reasons: Vec<Reason>,
+    pub reasons: Vec<Arc<Reason>>,
     pub trace: Vec<TraceStep>,
     pub warnings: Vec<Warning>,
 }
@@ -277,7 +316,7 @@ pub struct Recorder {
     step: u32,
     pub trace: Vec<TraceStep>,
     pub lines: Vec<Line>,
-    pub reasons: Vec<Reason>,
+    pub reasons: Vec<Arc<Reason>>,
     pub warnings: Vec<Warning>,
     pub outputs: IndexMap<String, serde_json::Value>,
     pub missing: Vec<MissingFigure>,
@@ -397,7 +436,7 @@ impl Recorder {
 
     pub fn add_line(&mut self, line: Line, exact: Decimal) {
         self.event(|| Event::Line {
-            line: line.id.clone(),
+            line: line.text.id.clone(),
             from: line.from,
             to: line.to,
             quantity: line.quantity,
@@ -411,12 +450,17 @@ impl Recorder {
     /// Adds a reason. (A charge's condition is traced where it is tested;
     /// a script's requirement is traced by `requirement`.)
     pub fn reason(&mut self, rule: Arc<str>, passed: bool, text: Arc<str>, cite: Arc<str>) {
-        self.reasons.push(Reason {
+        self.reasons.push(Arc::new(Reason {
             rule,
             passed,
             text,
             cite,
-        });
+        }));
+    }
+
+    /// Adds a prepared reason (a charge's, shared by every bill).
+    pub fn push_reason(&mut self, reason: &Arc<Reason>) {
+        self.reasons.push(Arc::clone(reason));
     }
 
     /// A requirement checked by a rule: traced and given as a reason.
@@ -444,14 +488,14 @@ impl Recorder {
 
     pub fn finish(
         self,
-        decision: &str,
+        decision: &Arc<str>,
         pack: &Arc<PackId>,
         as_of: NaiveDate,
         total: Option<Decimal>,
         default_outcome: &str,
     ) -> Determination {
         Determination {
-            decision: decision.to_string(),
+            decision: Arc::clone(decision),
             pack: Arc::clone(pack),
             as_of,
             outcome: self.outcome.unwrap_or_else(|| default_outcome.to_string()),

@@ -61,7 +61,7 @@ enum Compiled {
 pub struct Engine {
     pack: Arc<Pack>,
     rhai: rhai::Engine,
-    decisions: BTreeMap<String, Compiled>,
+    decisions: BTreeMap<String, (Arc<str>, Compiled)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -85,7 +85,7 @@ impl Engine {
                     ast: script::compile(&rhai, file, text)?,
                 },
             };
-            decisions.insert(name.clone(), compiled);
+            decisions.insert(name.clone(), (Arc::from(name.as_str()), compiled));
         }
         Ok(Engine {
             pack: Arc::new(pack),
@@ -114,7 +114,7 @@ impl Engine {
 
     /// The declarative form of a decision, if it is one.
     pub fn declarative(&self, name: &str) -> Option<&Declarative> {
-        match self.decisions.get(name)? {
+        match &self.decisions.get(name)?.1 {
             Compiled::Declarative(d) => Some(d),
             Compiled::Script { .. } => None,
         }
@@ -122,7 +122,7 @@ impl Engine {
 
     /// Makes a determination.
     pub fn decide(&self, decision: &str, case: &Case, options: &Options) -> Result<Determination> {
-        let Some(compiled) = self.decisions.get(decision) else {
+        let Some((name, compiled)) = self.decisions.get(decision) else {
             let known: Vec<&str> = self.decision_names().collect();
             let near = known
                 .iter()
@@ -138,12 +138,18 @@ impl Engine {
             .with_help(format!("{near}decisions in this pack: {}", known.join(", "))));
         };
         match compiled {
-            Compiled::Declarative(d) => self.decide_declarative(decision, d, case, options),
-            Compiled::Script { file, ast } => self.decide_script(decision, file, ast, case, options),
+            Compiled::Declarative(d) => self.decide_declarative(name, d, case, options),
+            Compiled::Script { file, ast } => self.decide_script(name, file, ast, case, options),
         }
     }
 
-    fn decide_declarative(&self, name: &str, d: &Declarative, case: &Case, options: &Options) -> Result<Determination> {
+    fn decide_declarative(
+        &self,
+        name: &Arc<str>,
+        d: &Declarative,
+        case: &Case,
+        options: &Options,
+    ) -> Result<Determination> {
         let facts = d.schema.check(case)?;
         let Fact::Period(period) = *facts.get(d.period) else {
             return Err(Error::input(
@@ -206,7 +212,7 @@ impl Engine {
 
     fn decide_script(
         &self,
-        name: &str,
+        name: &Arc<str>,
         file: &str,
         ast: &rhai::AST,
         case: &Case,

@@ -100,11 +100,11 @@ pub fn text(d: &Determination, pack: &Pack) -> String {
             "line", "from", "to", "quantity", "rate", "amount"
         );
         for l in &d.lines {
-            let q = format!("{} {}", l.quantity, l.unit);
+            let q = format!("{} {}", l.quantity, l.unit());
             let _ = writeln!(
                 o,
                 "{:<36} {:<10}  {:<10} {:>22} {:>9} {:>10}",
-                l.label,
+                l.label(),
                 l.from,
                 l.to,
                 q,
@@ -164,14 +164,14 @@ pub fn markdown(d: &Determination, pack: &Pack) -> String {
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} {} | {} | {} | {} |",
-                md_escape(&l.label),
+                md_escape(l.label()),
                 l.from,
                 l.to,
                 l.quantity,
-                md_escape(&l.unit),
+                md_escape(l.unit()),
                 l.rate,
                 money_text(l.amount),
-                md_escape(&l.cite)
+                md_escape(l.cite())
             );
         }
         if let Some(t) = d.total {
@@ -232,11 +232,11 @@ pub fn letter(d: &Determination, pack: &Pack) -> String {
             let _ = writeln!(
                 o,
                 "  - {}, {} to {}: {} {} at ${} = ${}",
-                l.label,
+                l.label(),
                 l.from,
                 l.to,
                 l.quantity,
-                l.unit,
+                l.unit(),
                 l.rate,
                 money_text(l.amount)
             );

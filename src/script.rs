@@ -9,7 +9,7 @@
 //! so one compiled engine serves every thread.
 
 use crate::dates::{Calendar, Period, parse_date};
-use crate::determination::{Event, Line, Recorder, display_quantity, line_amount};
+use crate::determination::{Event, Line, LineText, Recorder, display_quantity, line_amount};
 use crate::error::{Error, ErrorKind, Location, Result};
 use crate::money::{round_half_up, round_money};
 use crate::pack::{Limits, Pack};
@@ -115,15 +115,17 @@ fn add_line(m: Map) -> HostResult<Dynamic> {
             return Err(host_err(format!("citation `{cite}` is not in citations.yaml")));
         }
         let line = Line {
-            id: Arc::from(id.as_str()),
-            label: Arc::from(text(&m, "label").unwrap_or_else(|| id.clone()).as_str()),
+            text: Arc::new(LineText {
+                id: Arc::from(id.as_str()),
+                label: Arc::from(text(&m, "label").unwrap_or_else(|| id.clone()).as_str()),
+                unit: Arc::from(text(&m, "unit").unwrap_or_default().as_str()),
+                cite: Arc::from(cite.as_str()),
+            }),
             quantity: display_quantity(quantity),
-            unit: Arc::from(text(&m, "unit").unwrap_or_default().as_str()),
             rate,
             amount: line_amount(exact),
             from,
             to,
-            cite: Arc::from(cite.as_str()),
             source: Arc::from(text(&m, "source").unwrap_or_default().as_str()),
             basis: None,
         };

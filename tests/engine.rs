@@ -66,7 +66,7 @@ fn total_is_the_sum_of_rounded_lines() {
     let sum: rust_decimal::Decimal = det.lines.iter().map(|l| l.amount).sum();
     assert_eq!(det.total, Some(sum));
     for l in &det.lines {
-        assert_eq!(l.amount.scale(), 2, "line {} is rounded to the cent", l.id);
+        assert_eq!(l.amount.scale(), 2, "line {} is rounded to the cent", l.id());
     }
 }
 

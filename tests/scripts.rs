@@ -25,7 +25,7 @@ fn host_api_snapshot() {
 fn host_api_records_requirements_lines_and_warnings() {
     let det = run("host_api", "usage: 12\nfrom: 2024-06-01\nto: 2024-07-31\n").expect("decides");
     assert_eq!(
-        det.lines.iter().filter(|l| &*l.id == "volume").count(),
+        det.lines.iter().filter(|l| &**l.id() == "volume").count(),
         2,
         "split at July 1"
     );
