@@ -124,3 +124,17 @@ fn pack_checks_dates_statuses_and_sources() {
         assert!(!err.locations.is_empty(), "{code} has a location");
     }
 }
+
+#[test]
+fn tiered_rates_fill_tiers_and_scale_bounds_when_split() {
+    let pack = Pack::load(&FolderLoader, "tests/packs/tiered").expect("loads");
+    let report = testing::run(&pack, None).expect("runs");
+    let failures: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| format!("{}: {:?}", r.name, r.differences))
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(report.results.len(), 3);
+}
