@@ -6,7 +6,7 @@ use crate::case::Case;
 use crate::engine::{Engine, Options, parse_override};
 use crate::error::{Error, Result};
 use crate::pack::Pack;
-use crate::params::Status;
+use crate::params::{DatedValue, Figure, Parameter, Status, ValueData};
 use crate::render::{Format, render};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -62,70 +62,28 @@ pub struct RateRow {
     pub url: Option<String>,
 }
 
-/// The rate sheet in force on `at`: every parameter (or those whose name
-/// starts with `filter`), each table key on its own row.
-pub fn rate_sheet(pack: &Pack, at: NaiveDate, filter: Option<&str>) -> Vec<RateRow> {
-    use crate::params::{Figure, ValueData};
+/// The rate sheet in force on `at` (every parameter, or those whose name
+/// starts with `filter`, each table key on its own row); without a date,
+/// every dated value of each parameter (its history).
+pub fn rate_sheet(pack: &Pack, at: Option<NaiveDate>, filter: Option<&str>) -> Vec<RateRow> {
     let mut rows = Vec::new();
     for p in pack.params.iter() {
         if filter.is_some_and(|f| !p.name.starts_with(f)) {
             continue;
         }
-        let base = |key: Option<String>, value: String, status: Status| RateRow {
-            name: p.name.to_string(),
-            description: p.description.to_string(),
-            unit: p.unit.to_string(),
-            key,
-            value,
-            status,
-            effective_from: None,
-            source: String::new(),
-            url: None,
-        };
-        let Some(dv) = p.dated_at(at) else {
-            let first = p.values.first().map(|v| v.from.to_string()).unwrap_or_default();
-            let mut r = base(None, "unknown".into(), Status::Unknown);
-            r.source = format!("no value before {first} in this pack");
-            rows.push(r);
-            continue;
-        };
-        let fig = |f: &Figure| match f {
-            Figure::Known(d) => (d.to_string(), dv.status),
-            Figure::Supplied(d) => (d.to_string(), Status::Supplied),
-            Figure::Unknown => ("unknown".to_string(), Status::Unknown),
-        };
-        let mut push = |key: Option<String>, (value, status): (String, Status)| {
-            let mut r = base(key, value, status);
-            r.effective_from = Some(dv.from);
-            r.source = dv.source.to_string();
-            r.url = dv.url.as_deref().map(str::to_string);
-            rows.push(r);
-        };
-        match &dv.data {
-            ValueData::Scalar(f) => push(None, fig(f)),
-            ValueData::Table(figs) => {
-                for (k, f) in p.keys.iter().zip(figs) {
-                    push(Some(k.to_string()), fig(f));
+        match at {
+            Some(date) => match p.dated_at(date) {
+                Some(dv) => dated_rows(p, dv, &mut rows),
+                None => {
+                    let first = p.values.first().map(|v| v.from.to_string()).unwrap_or_default();
+                    let mut r = row(p, None, "unknown".into(), Status::Unknown);
+                    r.source = format!("no value before {first} in this pack");
+                    rows.push(r);
                 }
-            }
-            ValueData::Tiers(t) => {
-                let text = t
-                    .iter()
-                    .map(|t| match t.up_to {
-                        Some(u) => format!("up to {u}: {}", t.rate),
-                        None => format!("above: {}", t.rate),
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                push(None, (text, dv.status));
-            }
-            ValueData::Unknown => {
-                if p.keys.is_empty() {
-                    push(None, ("unknown".into(), Status::Unknown));
-                } else {
-                    for k in &p.keys {
-                        push(Some(k.to_string()), ("unknown".into(), Status::Unknown));
-                    }
+            },
+            None => {
+                for dv in &p.values {
+                    dated_rows(p, dv, &mut rows);
                 }
             }
         }
@@ -133,13 +91,71 @@ pub fn rate_sheet(pack: &Pack, at: NaiveDate, filter: Option<&str>) -> Vec<RateR
     rows
 }
 
+fn row(p: &Parameter, key: Option<String>, value: String, status: Status) -> RateRow {
+    RateRow {
+        name: p.name.to_string(),
+        description: p.description.to_string(),
+        unit: p.unit.to_string(),
+        key,
+        value,
+        status,
+        effective_from: None,
+        source: String::new(),
+        url: None,
+    }
+}
+
+/// The rows of one dated value: one per table key.
+fn dated_rows(p: &Parameter, dv: &DatedValue, rows: &mut Vec<RateRow>) {
+    let fig = |f: &Figure| match f {
+        Figure::Known(d) => (d.to_string(), dv.status),
+        Figure::Supplied(d) => (d.to_string(), Status::Supplied),
+        Figure::Unknown => ("unknown".to_string(), Status::Unknown),
+    };
+    let mut push = |key: Option<String>, (value, status): (String, Status)| {
+        let mut r = row(p, key, value, status);
+        r.effective_from = Some(dv.from);
+        r.source = dv.source.to_string();
+        r.url = dv.url.as_deref().map(str::to_string);
+        rows.push(r);
+    };
+    match &dv.data {
+        ValueData::Scalar(f) => push(None, fig(f)),
+        ValueData::Table(figs) => {
+            for (k, f) in p.keys.iter().zip(figs) {
+                push(Some(k.to_string()), fig(f));
+            }
+        }
+        ValueData::Tiers(t) => {
+            let text = t
+                .iter()
+                .map(|t| match t.up_to {
+                    Some(u) => format!("up to {u}: {}", t.rate),
+                    None => format!("above: {}", t.rate),
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            push(None, (text, dv.status));
+        }
+        ValueData::Unknown if p.keys.is_empty() => push(None, ("unknown".into(), Status::Unknown)),
+        ValueData::Unknown => {
+            for k in &p.keys {
+                push(Some(k.to_string()), ("unknown".into(), Status::Unknown));
+            }
+        }
+    }
+}
+
 /// The rate sheet as aligned text.
-pub fn rate_sheet_text(pack: &Pack, at: NaiveDate, rows: &[RateRow]) -> String {
+pub fn rate_sheet_text(pack: &Pack, at: Option<NaiveDate>, rows: &[RateRow]) -> String {
     use std::fmt::Write;
     let mut o = String::new();
+    let when = at
+        .map(|d| format!("in force on {d}"))
+        .unwrap_or_else(|| "history (every dated value)".into());
     let _ = writeln!(
         o,
-        "Rate sheet in force on {at}: pack {} {} ({})",
+        "Rate sheet {when}: pack {} {} ({})",
         pack.ident.id, pack.ident.version, pack.ident.digest
     );
     let _ = writeln!(o);

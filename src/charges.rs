@@ -287,27 +287,19 @@ impl Ctx<'_> {
                         Ok((Qty::Min(qs), format!("lesser of {}", ts.join(" and "))))
                     }
                     ("divide", Value::Array(items)) => match items.as_slice() {
-                        [a, Value::String(b)] => {
-                            let d = parse_decimal(b).filter(|d| !d.is_zero()).ok_or_else(|| {
+                        [a, b @ (Value::String(_) | Value::Number(_))] => {
+                            let text = match b {
+                                Value::String(t) => t.clone(),
+                                other => other.to_string(),
+                            };
+                            let d = parse_decimal(&text).filter(|d| !d.is_zero()).ok_or_else(|| {
                                 self.err(
                                     "ratebook::pack::bad_quantity",
-                                    format!("divisor `{b}` is not a non-zero number"),
+                                    format!("divisor `{text}` is not a non-zero number"),
                                 )
                             })?;
                             let (q, t) = self.qty(a, params)?;
-                            Ok((Qty::Divide(Box::new(q), d), format!("{t} / {b}")))
-                        }
-                        [a, Value::Number(n)] => {
-                            let d = crate::money::decimal_from_json_number(n)
-                                .filter(|d| !d.is_zero())
-                                .ok_or_else(|| {
-                                    self.err(
-                                        "ratebook::pack::bad_quantity",
-                                        format!("divisor `{n}` is not a non-zero number"),
-                                    )
-                                })?;
-                            let (q, t) = self.qty(a, params)?;
-                            Ok((Qty::Divide(Box::new(q), d), format!("{t} / {n}")))
+                            Ok((Qty::Divide(Box::new(q), d), format!("{t} / {text}")))
                         }
                         _ => Err(self.err(
                             "ratebook::pack::bad_quantity",

@@ -55,14 +55,13 @@ enum Command {
     },
     /// The rate sheet in force on a date, with the source of every figure.
     Params {
-        /// The pack folder; without it the embedded Portland pack.
-        pack: Option<String>,
-        /// The date (YYYY-MM-DD); required, the tool never reads the clock.
+        /// `[PACK] [NAME]`: a pack folder (default: the embedded Portland
+        /// pack) and the start of parameter names to show.
+        #[arg(num_args = 0..=2, value_name = "PACK] [NAME")]
+        args: Vec<String>,
+        /// The date (YYYY-MM-DD); without it, every dated value is listed.
         #[arg(long, value_parser = date_arg)]
-        at: NaiveDate,
-        /// Only parameters whose name starts with this.
-        #[arg(long)]
-        name: Option<String>,
+        at: Option<NaiveDate>,
         #[arg(long, default_value = "text", value_parser = ["json", "text"])]
         format: String,
     },
@@ -97,6 +96,14 @@ fn read_case(path: Option<&str>) -> Result<(String, String), Error> {
             Ok((p.to_string(), text))
         }
     }
+}
+
+/// Writes results to stdout; a reader that has gone away (`| head`) is not
+/// an error worth a message.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
 
 fn report(e: &Error, json: bool) -> ExitCode {
@@ -154,8 +161,8 @@ fn main() -> ExitCode {
                 api::decide(&pack, &req, Format::parse(&format).unwrap_or(Format::Text))
             };
             match run() {
-                Ok(out) => {
-                    print!("{out}");
+                Ok(out_text) => {
+                    out(&out_text);
                     ExitCode::SUCCESS
                 }
                 Err(e) => report(&e, json),
@@ -170,15 +177,18 @@ fn main() -> ExitCode {
             match run() {
                 Ok(r) => {
                     if json {
-                        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                        out(&(serde_json::to_string_pretty(&r).unwrap_or_default() + "\n"));
                     } else {
+                        let mut text = String::new();
                         for c in &r.results {
-                            println!("{} {} ({})", if c.passed { "ok  " } else { "FAIL" }, c.name, c.file);
+                            let mark = if c.passed { "ok  " } else { "FAIL" };
+                            text.push_str(&format!("{mark} {} ({})\n", c.name, c.file));
                             for d in &c.differences {
-                                println!("       {d}");
+                                text.push_str(&format!("       {d}\n"));
                             }
                         }
-                        println!("\n{} passed, {} failed", r.passed(), r.failed());
+                        text.push_str(&format!("\n{} passed, {} failed\n", r.passed(), r.failed()));
+                        out(&text);
                     }
                     if r.failed() == 0 {
                         ExitCode::SUCCESS
@@ -189,17 +199,31 @@ fn main() -> ExitCode {
                 Err(e) => report(&e, json),
             }
         }
-        Command::Params { pack, at, name, format } => match load_pack(pack.as_deref()) {
-            Ok(p) => {
-                let rows = api::rate_sheet(&p, at, name.as_deref());
-                if format == "json" {
-                    println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
-                } else {
-                    print!("{}", api::rate_sheet_text(&p, at, &rows));
+        Command::Params { args, at, format } => {
+            let (pack, name) = pack_and_name(&args);
+            match load_pack(pack) {
+                Ok(p) => {
+                    let rows = api::rate_sheet(&p, at, name);
+                    if format == "json" {
+                        out(&(serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"));
+                    } else {
+                        out(&api::rate_sheet_text(&p, at, &rows));
+                    }
+                    ExitCode::SUCCESS
                 }
-                ExitCode::SUCCESS
+                Err(e) => report(&e, format == "json"),
             }
-            Err(e) => report(&e, format == "json"),
-        },
+        }
+    }
+}
+
+/// `params [PACK] [NAME]`: one argument is a pack if it is a pack folder,
+/// otherwise a name.
+fn pack_and_name(args: &[String]) -> (Option<&str>, Option<&str>) {
+    match args {
+        [pack, name, ..] => (Some(pack.as_str()), Some(name.as_str())),
+        [one] if std::path::Path::new(one).join("pack.yaml").is_file() => (Some(one.as_str()), None),
+        [one] => (None, Some(one.as_str())),
+        [] => (None, None),
     }
 }

@@ -223,6 +223,23 @@ fn missing_required_field_exits_2() {
 }
 
 #[test]
+fn a_closed_pipe_is_not_a_crash() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ratebook"))
+        .args(["params"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("finishes");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn missing_case_file_exits_2() {
     let o = ratebook(&["decide", "bill", "no/such/case.yaml"], None);
     assert_eq!(code(&o), 2);
@@ -304,19 +321,29 @@ fn params_shows_the_rate_sheet_with_sources() {
         "{out}"
     );
     let o = ratebook(
-        &[
-            "params",
-            "--at",
-            "2024-10-01",
-            "--name",
-            "water.base",
-            "--format",
-            "json",
-        ],
+        &["params", "water.base", "--at", "2024-10-01", "--format", "json"],
         None,
     );
     let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(rows.as_array().map(Vec::len), Some(3));
     assert_eq!(rows[0]["value"], "unknown");
     assert!(rows[0]["source"].as_str().unwrap_or_default().contains("191657"));
+    // Without a date: the whole history of the parameter, from a pack folder.
+    let o = ratebook(
+        &["params", "rules/portland", "water.volume_rate", "--format", "json"],
+        None,
+    );
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let values: Vec<&str> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["value"].as_str())
+        .collect();
+    assert_eq!(
+        values,
+        [
+            "5.252", "5.593", "6.029", "6.493", "7.006", "7.559", "unknown", "unknown"
+        ]
+    );
 }
