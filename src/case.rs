@@ -124,18 +124,6 @@ impl Fact {
     pub fn is_present(&self) -> bool {
         !matches!(self, Fact::Absent)
     }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Fact::Absent => "absent".into(),
-            Fact::Number(d) => d.to_string(),
-            Fact::Text(t) => t.to_string(),
-            Fact::Date(d) => d.to_string(),
-            Fact::Period(p) => format!("{} to {}", p.from, p.to),
-            Fact::Enum(i) => format!("value #{i}"),
-            Fact::Set(m) => format!("{m:#b}"),
-        }
-    }
 }
 
 /// Index of an input field in a schema.

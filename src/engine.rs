@@ -41,6 +41,8 @@ pub struct Declarative {
     pub as_of: AsOf,
     pub charges: Vec<Charge>,
     pub cite: Option<Arc<str>>,
+    /// Text inputs copied into the outputs, by path.
+    pub echo: Vec<(String, FieldId)>,
 }
 
 /// Where a declarative decision's default as-of date comes from.
@@ -187,6 +189,12 @@ impl Engine {
             return Err(missing_error(name, rec.missing));
         }
         self.proration_reason(d, period, &mut rec);
+        for (path, f) in &d.echo {
+            if let Some(t) = facts.get(*f).text() {
+                rec.outputs
+                    .insert(path.clone(), serde_json::Value::String(t.to_string()));
+            }
+        }
         let total = rec.total();
         Ok(rec.finish(name, &self.pack.ident, as_of, Some(total), "computed"))
     }
@@ -308,6 +316,13 @@ fn compile_declarative(pack: &Pack, file: &str, def: &crate::pack::format::RawDe
         return Err(bad(format!("citation `{c}` is not in citations.yaml")));
     }
     let charges = charges::compile(pack, &schema, file, &def.charges)?;
+    let mut echo = Vec::new();
+    for path in &def.echo {
+        let f = schema
+            .field(path)
+            .ok_or_else(|| bad(format!("`echo: {path}` is not an input")))?;
+        echo.push((path.clone(), f));
+    }
     Ok(Declarative {
         title: def.title.clone(),
         schema,
@@ -315,6 +330,7 @@ fn compile_declarative(pack: &Pack, file: &str, def: &crate::pack::format::RawDe
         as_of,
         charges,
         cite: def.cite.as_deref().map(Arc::from),
+        echo,
     })
 }
 

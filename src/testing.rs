@@ -21,7 +21,7 @@
 use crate::case::Case;
 use crate::dates::parse_date;
 use crate::engine::{Engine, Options, parse_override};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{ErrorKind, Result};
 use crate::pack::Pack;
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -216,9 +216,4 @@ fn short(v: &Value) -> String {
     } else {
         s
     }
-}
-
-/// An error for a run that could not start (the pack's tests do not parse).
-pub fn report_error(e: &Error) -> String {
-    format!("{}: {}", e.code, e.message)
 }

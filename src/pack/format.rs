@@ -150,6 +150,9 @@ pub struct RawDecision {
     pub charges: Vec<String>,
     #[serde(default)]
     pub cite: Option<String>,
+    /// Inputs copied into the determination's outputs (an account id).
+    #[serde(default)]
+    pub echo: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
