@@ -8,7 +8,6 @@ use crate::money::{round_half_up, round_money};
 use crate::pack::PackId;
 use crate::params::{DatedValue, Lookup, ParamId, ParamStore, Parameter, Status};
 use chrono::NaiveDate;
-use indexmap::IndexMap;
 use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
 use std::sync::Arc;
@@ -279,6 +278,46 @@ impl Serialize for ParamRead {
     }
 }
 
+/// Named outputs in the order they were set (a later value for the same
+/// name replaces the earlier one). Serialized as a JSON object.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outputs(Vec<(String, serde_json::Value)>);
+
+impl Outputs {
+    pub fn insert(&mut self, name: String, value: serde_json::Value) {
+        match self.0.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &serde_json::Value)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl std::ops::Index<&str> for Outputs {
+    type Output = serde_json::Value;
+    fn index(&self, name: &str) -> &serde_json::Value {
+        static NULL: serde_json::Value = serde_json::Value::Null;
+        self.get(name).unwrap_or(&NULL)
+    }
+}
+
+impl Serialize for Outputs {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
 /// The result of a decision (DESIGN.md, firm).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Determination {
@@ -289,7 +328,7 @@ pub struct Determination {
     #[serde(serialize_with = "opt_money_ser", skip_serializing_if = "Option::is_none")]
     pub total: Option<Decimal>,
     pub lines: Vec<Line>,
-    pub outputs: IndexMap<String, serde_json::Value>,
+    pub outputs: Outputs,
     pub reasons: Vec<Arc<Reason>>,
     pub trace: Vec<TraceStep>,
     pub warnings: Vec<Warning>,
@@ -318,7 +357,7 @@ pub struct Recorder {
     pub lines: Vec<Line>,
     pub reasons: Vec<Arc<Reason>>,
     pub warnings: Vec<Warning>,
-    pub outputs: IndexMap<String, serde_json::Value>,
+    pub outputs: Outputs,
     pub missing: Vec<MissingFigure>,
     pub outcome: Option<String>,
     /// Case fields a charge needed that the case does not give.
@@ -335,7 +374,7 @@ impl Recorder {
             lines: Vec::with_capacity(12),
             reasons: Vec::with_capacity(12),
             warnings: Vec::new(),
-            outputs: IndexMap::new(),
+            outputs: Outputs::default(),
             missing: Vec::new(),
             outcome: None,
             absent: Vec::new(),

@@ -121,7 +121,7 @@ pub fn text(d: &Determination, pack: &Pack) -> String {
     }
     if !d.outputs.is_empty() {
         let _ = writeln!(o, "\noutputs");
-        for (k, v) in &d.outputs {
+        for (k, v) in d.outputs.iter() {
             let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
             let _ = writeln!(o, "  {k}: {v}");
         }
@@ -180,7 +180,7 @@ pub fn markdown(d: &Determination, pack: &Pack) -> String {
     }
     if !d.outputs.is_empty() {
         let _ = writeln!(o, "\n**Outputs**\n");
-        for (k, v) in &d.outputs {
+        for (k, v) in d.outputs.iter() {
             let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
             let _ = writeln!(o, "- `{k}`: {}", md_escape(&v));
         }
