@@ -416,9 +416,16 @@ fn pick(values: &[Arc<str>], v: &Value) -> Result<u16, (&'static str, String)> {
         .position(|x| **x == *text)
         .map(|i| i as u16)
         .ok_or_else(|| {
+            let near = values
+                .iter()
+                .map(|v| (strsim::jaro_winkler(v, &text), v))
+                .filter(|(s, _)| *s > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, v)| format!("; did you mean `{v}`?"))
+                .unwrap_or_default();
             (
                 "ratebook::case::bad_value",
-                format!("`{text}` is not one of {}", list(values)),
+                format!("`{text}` is not one of {}{near}", list(values)),
             )
         })
 }
