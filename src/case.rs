@@ -192,7 +192,7 @@ impl Node {
 
 /// Checked facts, indexed by `FieldId`.
 #[derive(Debug, Clone)]
-pub struct Facts(Vec<Fact>);
+pub struct Facts(smallvec::SmallVec<[Fact; 12]>);
 
 impl Facts {
     pub fn get(&self, id: FieldId) -> &Fact {
@@ -288,11 +288,17 @@ impl Schema {
 
     /// Checks a case, reporting every problem at once.
     pub fn check(&self, case: &Case) -> Result<Facts> {
-        let mut facts = Vec::with_capacity(self.fields.len());
+        let mut facts = smallvec::SmallVec::with_capacity(self.fields.len());
         let mut problems: Vec<(&'static str, String, String)> = Vec::new();
         let mut unknown: Vec<(&'static str, String, String)> = Vec::new();
         let mut found: smallvec::SmallVec<[Option<&Value>; 16]> = smallvec::smallvec![None; self.fields.len()];
-        self.walk(&case.value, &self.tree, &mut Vec::new(), &mut found, &mut unknown);
+        self.walk(
+            &case.value,
+            &self.tree,
+            &mut smallvec::SmallVec::new(),
+            &mut found,
+            &mut unknown,
+        );
         for (f, v) in self.fields.iter().zip(found) {
             match v.filter(|v| !v.is_null()) {
                 None if f.required => problems.push((
@@ -338,7 +344,7 @@ impl Schema {
         &self,
         v: &'a Value,
         node: &Node,
-        prefix: &mut Vec<&'a str>,
+        prefix: &mut smallvec::SmallVec<[&'a str; 4]>,
         found: &mut [Option<&'a Value>],
         problems: &mut Vec<(&'static str, String, String)>,
     ) {

@@ -699,7 +699,8 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         explain(c, rec);
         return;
     }
-    let total_days = Decimal::from(period.days());
+    let period_days = period.days();
+    let total_days = Decimal::from(period_days);
     let parts = split_at(&c.change_dates, period);
     let split = parts.len() > 1;
     for part in parts {
@@ -709,14 +710,15 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             let _ = rec.param(store, c.rate, key, part.from, Some(&c.id));
             continue;
         };
-        let basis = (!is_simple(&c.quantity)).then(|| Arc::new(Basis { result: q, ..shown }));
+        let basis = (!is_simple(&c.quantity)).then_some(Basis { result: q, ..shown });
         if let Some(b) = &basis {
             rec.event(|| Event::Basis {
                 line: c.id.clone(),
                 basis: b.clone(),
             });
         }
-        let days = Decimal::from(part.days());
+        let part_days = if split { part.days() } else { period_days };
+        let days = Decimal::from(part_days);
         // Quantity for this part, and the multiplier/divisor that turn the
         // whole-period quantity into it; the amount is computed as
         // (q x rate x num) / den so the only division comes last.
@@ -735,8 +737,8 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                 line: c.id.clone(),
                 from: part.from,
                 to: part.to,
-                days: part.days(),
-                period_days: period.days(),
+                days: part_days,
+                period_days,
                 quantity: part_qty,
             });
         }
@@ -782,7 +784,7 @@ fn push_line(
     exact: Decimal,
     part: Period,
     source: Arc<str>,
-    basis: Option<Arc<Basis>>,
+    basis: Option<Basis>,
 ) {
     let exact = if c.credit { -exact } else { exact };
     let line = Line {
@@ -807,7 +809,7 @@ fn tiered(
     q: Decimal,
     (num, den): (Decimal, Decimal),
     part: Period,
-    basis: Option<Arc<Basis>>,
+    basis: Option<Basis>,
 ) {
     let Some(p) = store.get(c.rate) else { return };
     let tiers: Vec<Tier> = match p.lookup(part.from, None) {

@@ -96,7 +96,7 @@ pub struct Line {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub source: Arc<str>,
-    pub basis: Option<Arc<Basis>>,
+    pub basis: Option<Basis>,
 }
 
 impl Line {
@@ -175,7 +175,7 @@ pub enum Event {
     /// How a line's quantity was determined from the case.
     Basis {
         line: Arc<str>,
-        basis: Arc<Basis>,
+        basis: Basis,
     },
     /// A share of the service period at one set of rates (proration by days).
     Split {
@@ -281,10 +281,10 @@ impl Serialize for ParamRead {
 /// Named outputs in the order they were set (a later value for the same
 /// name replaces the earlier one). Serialized as a JSON object.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Outputs(Vec<(String, serde_json::Value)>);
+pub struct Outputs(Vec<(Arc<str>, serde_json::Value)>);
 
 impl Outputs {
-    pub fn insert(&mut self, name: String, value: serde_json::Value) {
+    pub fn insert(&mut self, name: Arc<str>, value: serde_json::Value) {
         match self.0.iter_mut().find(|(k, _)| *k == name) {
             Some(slot) => slot.1 = value,
             None => self.0.push((name, value)),
@@ -292,15 +292,15 @@ impl Outputs {
     }
 
     pub fn get(&self, name: &str) -> Option<&serde_json::Value> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.0.iter().find(|(k, _)| &**k == name).map(|(_, v)| v)
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &serde_json::Value)> {
-        self.0.iter().map(|(k, v)| (k, v))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &serde_json::Value)> {
+        self.0.iter().map(|(k, v)| (&**k, v))
     }
 }
 

@@ -42,7 +42,7 @@ pub struct Declarative {
     pub charges: Vec<Charge>,
     pub cite: Option<Arc<str>>,
     /// Text inputs copied into the outputs, by path.
-    pub echo: Vec<(String, FieldId)>,
+    pub echo: Vec<(Arc<str>, FieldId)>,
 }
 
 /// Where a declarative decision's default as-of date comes from.
@@ -321,7 +321,7 @@ fn compile_declarative(pack: &Pack, file: &str, def: &crate::pack::format::RawDe
         let f = schema
             .field(path)
             .ok_or_else(|| bad(format!("`echo: {path}` is not an input")))?;
-        echo.push((path.clone(), f));
+        echo.push((Arc::from(path.as_str()), f));
     }
     Ok(Declarative {
         title: def.title.clone(),

@@ -280,7 +280,7 @@ pub fn engine(limits: &Limits) -> rhai::Engine {
                 name: name.clone(),
                 value: shown,
             });
-            st.rec.outputs.insert(name, value);
+            st.rec.outputs.insert(Arc::from(name.as_str()), value);
             Ok(())
         })
     });
