@@ -194,32 +194,42 @@ fn unknown_decision_exits_2() {
     assert_eq!(stderr_json(&o)["error"]["code"], "ratebook::decision::unknown");
 }
 
+/// Runs `decide bill -` on a bad case: exit 2 and the JSON error's code and first field.
+fn assert_bad_case(case: &str, code_expected: &str, field: Option<&str>) {
+    let o = ratebook(&["decide", "bill", "-", "--format", "json"], Some(case));
+    assert_eq!(code(&o), 2, "{case}");
+    let e = stderr_json(&o);
+    assert_eq!(e["error"]["code"], code_expected, "{case}");
+    if let Some(f) = field {
+        assert_eq!(e["error"]["locations"][0]["field"], f, "{case}");
+    }
+}
+
 #[test]
 fn period_ending_before_it_starts_exits_2() {
-    let case = GOOD.replace("to: 2023-11-30", "to: 2023-08-01");
-    let o = ratebook(&["decide", "bill", "-", "--format", "json"], Some(&case));
-    assert_eq!(code(&o), 2);
-    assert_eq!(stderr_json(&o)["error"]["code"], "ratebook::case::bad_period");
+    assert_bad_case(
+        &GOOD.replace("to: 2023-11-30", "to: 2023-08-01"),
+        "ratebook::case::bad_period",
+        Some("period"),
+    );
 }
 
 #[test]
 fn negative_usage_exits_2() {
-    let case = GOOD.replace("usage_ccf: 15", "usage_ccf: -15");
-    let o = ratebook(&["decide", "bill", "-", "--format", "json"], Some(&case));
-    assert_eq!(code(&o), 2);
-    let e = stderr_json(&o);
-    assert_eq!(e["error"]["code"], "ratebook::case::out_of_range");
-    assert_eq!(e["error"]["locations"][0]["field"], "usage_ccf");
+    assert_bad_case(
+        &GOOD.replace("usage_ccf: 15", "usage_ccf: -15"),
+        "ratebook::case::out_of_range",
+        Some("usage_ccf"),
+    );
 }
 
 #[test]
 fn missing_required_field_exits_2() {
-    let case = GOOD.replace("usage_ccf: 15\n", "");
-    let o = ratebook(&["decide", "bill", "-", "--format", "json"], Some(&case));
-    assert_eq!(code(&o), 2);
-    let e = stderr_json(&o);
-    assert_eq!(e["error"]["code"], "ratebook::case::missing_field");
-    assert_eq!(e["error"]["locations"][0]["field"], "usage_ccf");
+    assert_bad_case(
+        &GOOD.replace("usage_ccf: 15\n", ""),
+        "ratebook::case::missing_field",
+        Some("usage_ccf"),
+    );
 }
 
 #[test]
