@@ -23,10 +23,18 @@ pub struct DecideRequest<'a> {
     pub set: &'a [String],
 }
 
-/// Decides a case and renders the determination.
-pub fn decide(pack: &Pack, req: &DecideRequest<'_>, format: Format) -> Result<String> {
-    let overrides = req.set.iter().map(|s| parse_override(s)).collect::<Result<Vec<_>>>()?;
-    let engine = Engine::with_overrides(pack.clone(), &overrides)?;
+/// Decides a case and renders the determination. The engine is reused
+/// unless the request supplies figures (`set`), which need an engine of
+/// their own.
+pub fn decide(engine: &Engine, req: &DecideRequest<'_>, format: Format) -> Result<String> {
+    let overridden;
+    let engine = if req.set.is_empty() {
+        engine
+    } else {
+        let overrides = req.set.iter().map(|s| parse_override(s)).collect::<Result<Vec<_>>>()?;
+        overridden = Engine::with_overrides(engine.pack().clone(), &overrides)?;
+        &overridden
+    };
     let case = Case::parse(req.case_name, req.case_text)?;
     let det = engine.decide(
         req.decision,

@@ -158,7 +158,8 @@ fn main() -> ExitCode {
                     as_of,
                     set: &set,
                 };
-                api::decide(&pack, &req, Format::parse(&format).unwrap_or(Format::Text))
+                let engine = ratebook::Engine::new(pack)?;
+                api::decide(&engine, &req, Format::parse(&format).unwrap_or(Format::Text))
             };
             match run() {
                 Ok(out_text) => {

@@ -5,7 +5,18 @@
 
 use ratebook::api::{self, DecideRequest};
 use ratebook::render::Format;
+use ratebook::{Engine, Pack};
+use std::sync::OnceLock;
 use wasm_bindgen::prelude::*;
+
+/// The embedded pack's engine, built on first use and kept.
+fn portland() -> Result<&'static Engine, JsValue> {
+    static ENGINE: OnceLock<Result<Engine, ratebook::Error>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| Pack::portland().and_then(Engine::new))
+        .as_ref()
+        .map_err(error_value)
+}
 
 fn error_value(e: &ratebook::Error) -> JsValue {
     JsValue::from_str(&api::error_json(e))
@@ -15,7 +26,6 @@ fn error_value(e: &ratebook::Error) -> JsValue {
 /// returns the determination as JSON text. Throws the JSON error envelope.
 #[wasm_bindgen]
 pub fn decide(decision: &str, case_text: &str) -> Result<String, JsValue> {
-    let pack = ratebook::Pack::portland().map_err(|e| error_value(&e))?;
     let req = DecideRequest {
         decision,
         case_text,
@@ -23,14 +33,13 @@ pub fn decide(decision: &str, case_text: &str) -> Result<String, JsValue> {
         as_of: None,
         set: &[],
     };
-    api::decide(&pack, &req, Format::Json).map_err(|e| error_value(&e))
+    api::decide(portland()?, &req, Format::Json).map_err(|e| error_value(&e))
 }
 
 /// The embedded pack's identity: `{ id, version, digest }` as JSON text.
 #[wasm_bindgen]
 pub fn pack_info() -> Result<String, JsValue> {
-    let pack = ratebook::Pack::portland().map_err(|e| error_value(&e))?;
-    serde_json_text(&pack.ident)
+    serde_json_text(&portland()?.pack().ident)
 }
 
 fn serde_json_text(v: &impl serde::Serialize) -> Result<String, JsValue> {
