@@ -640,14 +640,7 @@ pub fn segments(store: &ParamStore, params: &[ParamId], period: Period) -> Segme
     }
     cuts.sort_unstable();
     cuts.dedup();
-    let mut out = Segments::new();
-    let mut from = period.from;
-    for c in cuts {
-        out.push(Period { from, to: c });
-        from = c;
-    }
-    out.push(Period { from, to: period.to });
-    out
+    split_at(&cuts, period)
 }
 
 /// Evaluates one charge, adding its lines (or its reason for not applying).
