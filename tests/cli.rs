@@ -69,30 +69,14 @@ fn decide_json_from_stdin() {
 
 #[test]
 fn decide_markdown_and_letter() {
-    let o = ratebook(
-        &[
-            "decide",
-            "bill",
-            "examples/cases/bill-fy2324.yaml",
-            "--format",
-            "markdown",
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 0);
-    assert!(stdout(&o).contains("| Water volume |"));
-    let o = ratebook(
-        &[
-            "decide",
-            "bill",
-            "examples/cases/bill-fy2324.yaml",
-            "--format",
-            "letter",
-        ],
-        None,
-    );
-    assert_eq!(code(&o), 0);
-    assert!(stdout(&o).contains("come to $423.15"));
+    for (format, needle) in [("markdown", "| Water volume |"), ("letter", "come to $423.15")] {
+        let o = ratebook(
+            &["decide", "bill", "examples/cases/bill-fy2324.yaml", "--format", format],
+            None,
+        );
+        assert_eq!(code(&o), 0, "{format}");
+        assert!(stdout(&o).contains(needle), "{format}: {}", stdout(&o));
+    }
 }
 
 #[test]
