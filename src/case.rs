@@ -39,7 +39,13 @@ impl Case {
             .at(Location::file(name)));
         }
         let trimmed = text.trim_start();
-        let value: Value = if trimmed.starts_with('{') {
+        // JSON (a `{` then a quoted key) is read as JSON, with exact error
+        // positions; anything else, including a YAML flow map `{ period: ...}`,
+        // as YAML.
+        let looks_like_json = trimmed
+            .strip_prefix('{')
+            .is_some_and(|rest| rest.trim_start().starts_with(['"', '}']));
+        let value: Value = if looks_like_json {
             serde_json::from_str(text).map_err(|e| {
                 let line = e.line() as u64;
                 let col = e.column() as u64;

@@ -12,7 +12,7 @@ use crate::error::{Error, Location, Result};
 use crate::money::parse_decimal;
 use crate::pack::Pack;
 use crate::pack::format::RawCharge;
-use crate::params::{Lookup, ParamId, ParamStore, Shape, Tier};
+use crate::params::{ParamId, ParamStore, Shape};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -88,7 +88,7 @@ pub struct Charge {
     /// index of the table key.
     pub rate_key: Option<(FieldId, Vec<usize>)>,
     pub rate_is_percent: bool,
-    pub scale_percent: Option<FieldId>,
+    pub scale_percent: Option<(FieldId, Arc<str>)>,
     pub credit: bool,
     /// The reason given when the charge applies, and when it does not.
     pub explain: Arc<Reason>,
@@ -384,6 +384,23 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
         Some("day") => Per::Day,
         Some("month") => {
             let id = cx.param(DAYS_PER_MONTH)?;
+            let bad = pack
+                .params
+                .get(id)
+                .into_iter()
+                .flat_map(|p| &p.values)
+                .any(|v| match &v.data {
+                    crate::params::ValueData::Scalar(
+                        crate::params::Figure::Known(d) | crate::params::Figure::Supplied(d),
+                    ) => *d <= Decimal::ZERO,
+                    _ => false,
+                });
+            if bad {
+                return Err(cx.err(
+                    "ratebook::pack::bad_value",
+                    format!("`{DAYS_PER_MONTH}` must be above zero"),
+                ));
+            }
             splits_on.push(id);
             Per::Month(id)
         }
@@ -462,7 +479,16 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
         }
         (None, _) => None,
     };
-    let scale_percent = raw.scale_percent.as_deref().map(|f| cx.field(f)).transpose()?;
+    let scale_percent = match raw.scale_percent.as_deref() {
+        Some(f) => Some((cx.field(f)?, Arc::from(f))),
+        None => None,
+    };
+    if matches!(quantity, Qty::Lines(_)) && raw.unit != "USD" {
+        return Err(cx.err(
+            "ratebook::pack::unit_mismatch",
+            "a charge on other lines' amounts is in `USD`".into(),
+        ));
+    }
     if !pack.citations.contains_key(&raw.cite) {
         return Err(cx
             .err(
@@ -657,10 +683,13 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             return;
         }
     }
-    let scale = match c.scale_percent {
-        Some(f) => match facts.get(f).number() {
+    let scale = match &c.scale_percent {
+        Some((f, path)) => match facts.get(*f).number() {
             Some(p) => Some(p),
-            None => return,
+            None => {
+                rec.absent(path, &c.id);
+                return;
+            }
         },
         None => None,
     };
@@ -674,10 +703,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             let Some(rate) = rec.param(store, c.rate, key, l.from, Some(&c.id)) else {
                 continue;
             };
-            let mut exact = l.amount * rate.value / Decimal::ONE_HUNDRED;
-            if let Some(s) = scale {
-                exact = exact * s / Decimal::ONE_HUNDRED;
-            }
+            let exact = adjust(c, l.amount * rate.value, scale);
             push_line(
                 c,
                 rec,
@@ -720,8 +746,8 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             Per::Period => (Decimal::ONE, Decimal::ONE),
             Per::Day => (days, Decimal::ONE),
             Per::Month(dpm) => match rec.param(store, dpm, None, part.from, Some(&c.id)) {
-                Some(r) if !r.value.is_zero() => (days, r.value),
-                _ => continue,
+                Some(r) => (days, r.value),
+                None => continue, // the missing figure is recorded
             },
         };
         let part_qty = scale_by(q, num, den);
@@ -736,24 +762,32 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             });
         }
         match store.get(c.rate).map(|p| p.shape) {
-            Some(Shape::Tiers) => tiered(c, store, rec, q, (num, den), part, basis),
+            Some(Shape::Tiers) => tiered(c, store, rec, q, (num, den), part, basis, scale),
             _ => {
                 let Some(rate) = rec.param(store, c.rate, key, part.from, Some(&c.id)) else {
                     continue;
                 };
-                let mut exact = scale_by(q * rate.value, num, den);
-                if c.rate_is_percent {
-                    exact /= Decimal::ONE_HUNDRED;
-                }
-                if let Some(s) = scale {
-                    exact = exact * s / Decimal::ONE_HUNDRED;
-                }
+                let exact = adjust(c, scale_by(q * rate.value, num, den), scale);
                 let src = rate.source.clone();
                 push_line(c, rec, part_qty, rate.value, exact, part, src, basis);
             }
         }
     }
     explain(c, rec);
+}
+
+/// Applies what a charge says about its rate: a percent rate, and the
+/// case's percent scale (a discount's registered share).
+fn adjust(c: &Charge, amount: Decimal, scale: Option<Decimal>) -> Decimal {
+    let amount = if c.rate_is_percent {
+        amount / Decimal::ONE_HUNDRED
+    } else {
+        amount
+    };
+    match scale {
+        Some(s) => amount * s / Decimal::ONE_HUNDRED,
+        None => amount,
+    }
 }
 
 fn explain(c: &Charge, rec: &mut Recorder) {
@@ -793,6 +827,10 @@ fn push_line(
     rec.add_line(line, exact);
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of one split of a charge, each named at the call"
+)]
 /// Tiered rates: the quantity fills each tier in turn. When the period is
 /// split, each part's tier bounds are the bounds scaled by its share of days.
 fn tiered(
@@ -803,17 +841,10 @@ fn tiered(
     (num, den): (Decimal, Decimal),
     part: Period,
     basis: Option<Basis>,
+    scale: Option<Decimal>,
 ) {
-    let Some(p) = store.get(c.rate) else { return };
-    let tiers: Vec<Tier> = match p.lookup(part.from, None) {
-        Lookup::Tiers { tiers, .. } => tiers.to_vec(),
-        Lookup::Missing(m) => {
-            if !rec.missing.contains(&m) {
-                rec.missing.push(m);
-            }
-            return;
-        }
-        Lookup::Found { .. } => return,
+    let Some(tiers) = rec.tiers(store, c.rate, part.from) else {
+        return;
     };
     let src = rec_source(store, c, part.from);
     let part_q = q * num / den;
@@ -825,7 +856,7 @@ fn tiered(
             None => (part_q - lower).max(Decimal::ZERO),
         };
         if !in_tier.is_zero() {
-            let exact = in_tier * t.rate;
+            let exact = adjust(c, in_tier * t.rate, scale);
             let mut tc = c.clone();
             tc.text = Arc::new(LineText {
                 id: c.id.clone(),

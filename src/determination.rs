@@ -6,7 +6,7 @@
 use crate::error::MissingFigure;
 use crate::money::{round_half_up, round_money};
 use crate::pack::PackId;
-use crate::params::{DatedValue, Lookup, ParamId, ParamStore, Parameter, Status};
+use crate::params::{DatedValue, Lookup, ParamId, ParamStore, Parameter, Status, Tier};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
@@ -166,6 +166,16 @@ pub struct TraceStep {
 pub enum Event {
     /// A parameter read: the figure in force on a date, with its provenance.
     Param(ParamRead),
+    /// A tier list read: the tiers in force on a date, with their provenance.
+    Tiers {
+        name: Arc<str>,
+        date: NaiveDate,
+        tiers: Vec<Tier>,
+        unit: Arc<str>,
+        status: Status,
+        effective_from: NaiveDate,
+        source: Arc<str>,
+    },
     /// A charge's condition, tested against the case.
     Condition {
         rule: Arc<str>,
@@ -425,30 +435,8 @@ impl Recorder {
                         line: line.cloned(),
                     })
                 });
-                if matches!(status, Status::Assumed | Status::Supplied) && !self.warned.contains(&(id, dated.from)) {
-                    self.warned.push((id, dated.from));
-                    let (code, what) = if status == Status::Assumed {
-                        (
-                            "ratebook::params::assumed_value",
-                            "an assumed figure, not an official one",
-                        )
-                    } else {
-                        (
-                            "ratebook::params::supplied_value",
-                            "a figure supplied for this evaluation, not from the pack",
-                        )
-                    };
-                    let note = dated.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-                    let keytext = key_name.map(|k| format!("[{k}]")).unwrap_or_default();
-                    self.warnings.push(Warning {
-                        code,
-                        message: format!(
-                            "{}{keytext} = {value} (in force from {}) is {what}: {}{note}",
-                            p.name, dated.from, dated.source
-                        ),
-                        param: Some(p.name.clone()),
-                    });
-                }
+                let keytext = key_name.map(|k| format!("[{k}]")).unwrap_or_default();
+                self.flag(id, p, status, dated, || format!("{keytext} = {value}"));
                 Some(Read {
                     value,
                     effective_from: dated.from,
@@ -463,6 +451,65 @@ impl Recorder {
                 None
             }
         }
+    }
+
+    /// Reads a tier list in force on `date` (traced, flagged and collected
+    /// like any other figure).
+    pub fn tiers<'s>(&mut self, store: &'s ParamStore, id: ParamId, date: NaiveDate) -> Option<&'s [Tier]> {
+        let p = store.get(id)?;
+        match p.lookup(date, None) {
+            Lookup::Tiers { tiers, dated } => {
+                self.event(|| Event::Tiers {
+                    name: p.name.clone(),
+                    date,
+                    tiers: tiers.to_vec(),
+                    unit: p.unit.clone(),
+                    status: dated.status,
+                    effective_from: dated.from,
+                    source: dated.source.clone(),
+                });
+                self.flag(id, p, dated.status, dated, || " (tiers)".to_string());
+                Some(tiers)
+            }
+            Lookup::Missing(m) => {
+                if !self.missing.contains(&m) {
+                    self.missing.push(m);
+                }
+                None
+            }
+            Lookup::Found { .. } => None,
+        }
+    }
+
+    /// Warns, once per dated value, that an assumed or supplied figure was used.
+    fn flag(&mut self, id: ParamId, p: &Parameter, status: Status, dated: &DatedValue, shown: impl FnOnce() -> String) {
+        if !matches!(status, Status::Assumed | Status::Supplied) || self.warned.contains(&(id, dated.from)) {
+            return;
+        }
+        self.warned.push((id, dated.from));
+        let (code, what) = if status == Status::Assumed {
+            (
+                "ratebook::params::assumed_value",
+                "an assumed figure, not an official one",
+            )
+        } else {
+            (
+                "ratebook::params::supplied_value",
+                "a figure supplied for this evaluation, not from the pack",
+            )
+        };
+        let note = dated.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+        self.warnings.push(Warning {
+            code,
+            message: format!(
+                "{}{} (in force from {}) is {what}: {}{note}",
+                p.name,
+                shown(),
+                dated.from,
+                dated.source
+            ),
+            param: Some(p.name.clone()),
+        });
     }
 
     /// Notes that `line` needed the case field `path`, which is absent.

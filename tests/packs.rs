@@ -138,3 +138,27 @@ fn tiered_rates_fill_tiers_and_scale_bounds_when_split() {
     assert!(failures.is_empty(), "{failures:#?}");
     assert_eq!(report.results.len(), 3);
 }
+
+#[test]
+fn a_tier_list_read_is_in_the_trace() {
+    let engine =
+        ratebook::Engine::new(Pack::load(&FolderLoader, "tests/packs/tiered").expect("loads")).expect("compiles");
+    let case = ratebook::Case::parse(
+        "case.yaml",
+        "{ period: { from: 2016-05-01, to: 2016-07-01 }, usage_ccf: 50 }",
+    )
+    .expect("parses");
+    let det = engine
+        .decide("bill", &case, &ratebook::Options::default())
+        .expect("decides");
+    let json = serde_json::to_value(&det).expect("json");
+    let tiers = json["trace"]
+        .as_array()
+        .expect("trace")
+        .iter()
+        .find(|s| s["kind"] == "tiers")
+        .expect("a tiers step");
+    assert_eq!(tiers["name"], "volume_tiers");
+    assert_eq!(tiers["source"], "test tiers A");
+    assert_eq!(tiers["tiers"].as_array().map(Vec::len), Some(4));
+}
