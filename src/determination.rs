@@ -435,8 +435,10 @@ impl Recorder {
                         line: line.cloned(),
                     })
                 });
-                let keytext = key_name.map(|k| format!("[{k}]")).unwrap_or_default();
-                self.flag(id, p, status, dated, || format!("{keytext} = {value}"));
+                self.flag(id, p, status, dated, || match key_name {
+                    Some(k) => format!("[{k}] = {value}"),
+                    None => format!(" = {value}"),
+                });
                 Some(Read {
                     value,
                     effective_from: dated.from,
