@@ -103,6 +103,9 @@ pub enum Fact {
     Period(Period),
     /// A set of values, one bit per index in the field's `values`.
     Set(u64),
+    Bool(bool),
+    /// A list of records, each checked against the field's item schema.
+    List(Arc<[Facts]>),
 }
 
 impl Fact {
@@ -148,7 +151,15 @@ enum Kind {
     Period,
     Enum(Vec<Arc<str>>),
     Set(Vec<Arc<str>>),
+    Bool,
+    List { items: Box<Schema>, max: usize },
 }
+
+/// Most items a list input accepts unless its `max_items` says fewer.
+pub const MAX_LIST_ITEMS: usize = 1000;
+
+/// One problem found in a case: its code, the field's full path, the message.
+type Problem = (&'static str, String, String);
 
 #[derive(Debug, Clone)]
 struct Field {
@@ -197,7 +208,7 @@ impl Node {
 }
 
 /// Checked facts, indexed by `FieldId`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Facts(smallvec::SmallVec<[Fact; 12]>);
 
 impl Facts {
@@ -234,13 +245,28 @@ impl Schema {
                 },
                 "date" => Kind::Date,
                 "period" => Kind::Period,
+                "bool" => Kind::Bool,
+                "list" => {
+                    let items = raw
+                        .items
+                        .as_ref()
+                        .ok_or_else(|| bad("a list needs `items:` (the fields of each item)".into()))?;
+                    let max = raw.max_items.unwrap_or(MAX_LIST_ITEMS);
+                    if max > MAX_LIST_ITEMS {
+                        return Err(bad(format!("max_items {max} is above the limit {MAX_LIST_ITEMS}")));
+                    }
+                    Kind::List {
+                        items: Box::new(Schema::compile(&format!("{file}: {path}[]"), items)?),
+                        max,
+                    }
+                }
                 "enum" | "set" if values.len() > 64 => return Err(bad("has more than 64 values".into())),
                 "enum" if !values.is_empty() => Kind::Enum(values),
                 "set" if !values.is_empty() => Kind::Set(values),
                 "enum" | "set" => return Err(bad("needs `values:`".into())),
                 other => {
                     return Err(bad(format!(
-                        "type `{other}` is not one of text, number, integer, date, period, enum, set"
+                        "type `{other}` is not one of text, number, integer, bool, date, period, enum, set, list"
                     )));
                 }
             };
@@ -251,6 +277,9 @@ impl Schema {
                 required: raw.required,
                 default: Fact::Absent,
             };
+            if raw.items.is_some() && !matches!(field.kind, Kind::List { .. }) {
+                return Err(bad("`items:` is only for `type: list`".into()));
+            }
             if let Some(d) = &raw.default {
                 field.default = check(&field, d).map_err(|(_, m)| bad(format!("default: {m}")))?;
                 field.required = false;
@@ -280,6 +309,24 @@ impl Schema {
         }
     }
 
+    /// Every field, in declaration order.
+    pub fn ids(&self) -> impl Iterator<Item = FieldId> + use<> {
+        (0..self.fields.len()).map(FieldId)
+    }
+
+    /// A field's path split at the dots.
+    pub fn segments(&self, id: FieldId) -> &[String] {
+        self.fields.get(id.0).map(|f| f.segments.as_slice()).unwrap_or_default()
+    }
+
+    /// The item schema of a list field.
+    pub fn items(&self, id: FieldId) -> Option<&Schema> {
+        match &self.fields.get(id.0)?.kind {
+            Kind::List { items, .. } => Some(items),
+            _ => None,
+        }
+    }
+
     pub fn is_set(&self, id: FieldId) -> bool {
         matches!(self.fields.get(id.0).map(|f| &f.kind), Some(Kind::Set(_)))
     }
@@ -294,32 +341,8 @@ impl Schema {
 
     /// Checks a case, reporting every problem at once.
     pub fn check(&self, case: &Case) -> Result<Facts> {
-        let mut facts = smallvec::SmallVec::with_capacity(self.fields.len());
-        let mut problems: Vec<(&'static str, String, String)> = Vec::new();
-        let mut unknown: Vec<(&'static str, String, String)> = Vec::new();
-        let mut found: smallvec::SmallVec<[Option<&Value>; 16]> = smallvec::smallvec![None; self.fields.len()];
-        self.walk(
-            &case.value,
-            &self.tree,
-            &mut smallvec::SmallVec::new(),
-            &mut found,
-            &mut unknown,
-        );
-        for (f, v) in self.fields.iter().zip(found) {
-            match v.filter(|v| !v.is_null()) {
-                None if f.required => problems.push((
-                    "ratebook::case::missing_field",
-                    f.path.to_string(),
-                    format!("`{}` is required", f.path),
-                )),
-                None => facts.push(f.default.clone()),
-                Some(v) => match check(f, v) {
-                    Ok(fact) => facts.push(fact),
-                    Err((code, m)) => problems.push((code, f.path.to_string(), format!("`{}`: {m}", f.path))),
-                },
-            }
-        }
-        problems.append(&mut unknown);
+        let mut problems: Vec<Problem> = Vec::new();
+        let facts = self.check_map(&case.value, "", &mut problems);
         if let Some((code, _, _)) = problems.first() {
             let mut err = Error::input(
                 code,
@@ -340,7 +363,42 @@ impl Schema {
             }
             return Err(err);
         }
-        Ok(Facts(facts))
+        Ok(facts)
+    }
+
+    /// Checks one map of fields (the case, or an item of a list) whose
+    /// paths start with `prefix`; problems are collected, not returned.
+    fn check_map(&self, value: &Value, prefix: &str, problems: &mut Vec<Problem>) -> Facts {
+        let mut facts = smallvec::SmallVec::with_capacity(self.fields.len());
+        let mut unknown: Vec<Problem> = Vec::new();
+        let mut found: smallvec::SmallVec<[Option<&Value>; 16]> = smallvec::smallvec![None; self.fields.len()];
+        self.walk(value, &self.tree, prefix, &mut smallvec::SmallVec::new(), &mut found, &mut unknown);
+        for (f, v) in self.fields.iter().zip(found) {
+            let path = || format!("{prefix}{}", f.path);
+            match v.filter(|v| !v.is_null()) {
+                None if f.required => problems.push((
+                    "ratebook::case::missing_field",
+                    path(),
+                    format!("`{}` is required", path()),
+                )),
+                None => facts.push(f.default.clone()),
+                Some(v) => {
+                    let fact = match &f.kind {
+                        Kind::List { items, max } => check_list(items, *max, v, &path(), problems),
+                        _ => check(f, v),
+                    };
+                    match fact {
+                        Ok(fact) => facts.push(fact),
+                        Err((code, m)) => {
+                            facts.push(Fact::Absent);
+                            problems.push((code, path(), format!("`{}`: {m}", path())));
+                        }
+                    }
+                }
+            }
+        }
+        problems.append(&mut unknown);
+        Facts(facts)
     }
 
     /// Walks the case and the field tree together: finds each field's value
@@ -350,13 +408,14 @@ impl Schema {
         &self,
         v: &'a Value,
         node: &Node,
+        base: &str,
         prefix: &mut smallvec::SmallVec<[&'a str; 4]>,
         found: &mut [Option<&'a Value>],
-        problems: &mut Vec<(&'static str, String, String)>,
+        problems: &mut Vec<Problem>,
     ) {
         let Some(map) = v.as_object() else { return };
         for (k, child) in map {
-            if prefix.is_empty() && k == "as_of" {
+            if prefix.is_empty() && base.is_empty() && k == "as_of" {
                 continue;
             }
             match node.children.iter().find(|(n, _)| n == k) {
@@ -365,7 +424,7 @@ impl Schema {
                         *slot = Some(child);
                     } else {
                         prefix.push(k);
-                        self.walk(child, n, prefix, found, problems);
+                        self.walk(child, n, base, prefix, found, problems);
                         prefix.pop();
                     }
                 }
@@ -383,8 +442,8 @@ impl Schema {
                         .unwrap_or_default();
                     problems.push((
                         "ratebook::case::unknown_field",
-                        path.clone(),
-                        format!("`{path}` is not a field of this decision{suggestion}"),
+                        format!("{base}{path}"),
+                        format!("`{base}{path}` is not a field of this decision{suggestion}"),
                     ));
                 }
             }
@@ -444,6 +503,43 @@ fn pick(values: &[Arc<str>], v: &Value) -> Result<u16, (&'static str, String)> {
 
 fn list(values: &[Arc<str>]) -> String {
     values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// A list of records: each item is checked against the item schema, its
+/// problems reported at `path[i].field`.
+fn check_list(
+    items: &Schema,
+    max: usize,
+    v: &Value,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) -> Result<Fact, (&'static str, String)> {
+    let list = v.as_array().ok_or_else(|| {
+        (
+            "ratebook::case::wrong_type",
+            format!("expected a list, got {} `{}`", type_name(v), short(v)),
+        )
+    })?;
+    if list.len() > max {
+        return Err((
+            "ratebook::case::out_of_range",
+            format!("has {} items; the limit is {max}", list.len()),
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        if !item.is_object() {
+            problems.push((
+                "ratebook::case::wrong_type",
+                at.clone(),
+                format!("`{at}`: expected a map of fields, got {} `{}`", type_name(item), short(item)),
+            ));
+            continue;
+        }
+        out.push(items.check_map(item, &format!("{at}."), problems));
+    }
+    Ok(Fact::List(Arc::from(out)))
 }
 
 fn check(f: &Field, v: &Value) -> Result<Fact, (&'static str, String)> {
@@ -527,6 +623,9 @@ fn check(f: &Field, v: &Value) -> Result<Fact, (&'static str, String)> {
             }
             Ok(Fact::Period(p))
         }
+        Kind::Bool => v.as_bool().map(Fact::Bool).ok_or_else(|| wrong("true or false")),
+        // Lists are checked by `check_list`, which reports inside items.
+        Kind::List { .. } => Err(wrong("a list")),
         Kind::Enum(values) => pick(values, v).map(Fact::Enum),
         Kind::Set(values) => {
             let items = v

@@ -89,6 +89,9 @@ pub struct Charge {
     pub rate_key: Option<(FieldId, Vec<usize>)>,
     pub rate_is_percent: bool,
     pub scale_percent: Option<(FieldId, Arc<str>)>,
+    /// A date field: no charge for days before it (a discount registered
+    /// part-way through a period).
+    pub starts_on: Option<(FieldId, Arc<str>)>,
     pub credit: bool,
     /// The reason given when the charge applies, and when it does not.
     pub explain: Arc<Reason>,
@@ -483,6 +486,19 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
         Some(f) => Some((cx.field(f)?, Arc::from(f))),
         None => None,
     };
+    let starts_on = match raw.starts_on.as_deref() {
+        Some(f) => {
+            let id = cx.field(f)?;
+            if !schema.is_date(id) || schema.is_period(id) {
+                return Err(cx.err(
+                    "ratebook::pack::bad_charge",
+                    format!("`starts_on: {f}` is not a date input"),
+                ));
+            }
+            Some((id, Arc::from(f)))
+        }
+        None => None,
+    };
     if matches!(quantity, Qty::Lines(_)) && raw.unit != "USD" {
         return Err(cx.err(
             "ratebook::pack::unit_mismatch",
@@ -530,6 +546,7 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
             passed,
             text,
             cite: cite.clone(),
+            fix: None,
         })
     };
     let explain = reason(true, explain);
@@ -554,6 +571,7 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
         rate_key,
         rate_is_percent,
         scale_percent,
+        starts_on,
         credit: raw.credit,
         explain,
         not_applied,
@@ -693,6 +711,25 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         },
         None => None,
     };
+    let starts = match &c.starts_on {
+        Some((f, path)) => match facts.get(*f) {
+            Fact::Date(d) if *d > period.from => {
+                let applies = *d < period.to;
+                let text = if applies {
+                    format!("{} applies from {d} (`{path}`); none for the days of this period before it.", c.label)
+                } else {
+                    format!("No {} for this period: it applies from {d} (`{path}`), after the period ends.", c.label.to_lowercase())
+                };
+                rec.reason(c.id.clone(), applies, Arc::from(text.as_str()), c.cite.clone());
+                if !applies {
+                    return;
+                }
+                Some(*d)
+            }
+            _ => None,
+        },
+        None => None,
+    };
     let key: Option<usize> = c
         .rate_key
         .as_ref()
@@ -700,28 +737,42 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
     if let Qty::Lines(ids) = &c.quantity {
         let basis: Vec<Line> = rec.lines.iter().filter(|l| ids.contains(l.id())).cloned().collect();
         for l in basis {
-            let Some(rate) = rec.param(store, c.rate, key, l.from, Some(&c.id)) else {
+            // Days before `starts_on` are left out, the line's amount
+            // shared by days.
+            let (from, base) = match starts {
+                Some(s) if l.to <= s => continue,
+                Some(s) if l.from < s => {
+                    let all = Decimal::from((l.to - l.from).num_days());
+                    let kept = Decimal::from((l.to - s).num_days());
+                    (s, crate::money::round_money(crate::money::divide(l.amount * kept, all)))
+                }
+                _ => (l.from, l.amount),
+            };
+            let Some(rate) = rec.param(store, c.rate, key, from, Some(&c.id)) else {
                 continue;
             };
-            let exact = adjust(c, l.amount * rate.value, scale);
-            push_line(
-                c,
-                rec,
-                l.amount,
-                rate.value,
-                exact,
-                Period { from: l.from, to: l.to },
-                rate.source.clone(),
-                None,
-            );
+            let exact = adjust(c, base * rate.value, scale);
+            push_line(c, rec, base, rate.value, exact, Period { from, to: l.to }, rate.source.clone(), None);
         }
         explain(c, rec);
         return;
     }
     let period_days = period.days();
     let total_days = Decimal::from(period_days);
-    let parts = split_at(&c.change_dates, period);
+    let mut parts = match starts {
+        Some(s) => {
+            let mut cuts = c.change_dates.clone();
+            if let Err(i) = cuts.binary_search(&s) {
+                cuts.insert(i, s);
+            }
+            split_at(&cuts, period)
+        }
+        None => split_at(&c.change_dates, period),
+    };
     let split = parts.len() > 1;
+    if let Some(s) = starts {
+        parts.retain(|p| p.from >= s);
+    }
     for part in parts {
         let mut shown = Basis::default();
         let Some(q) = eval_qty(&c.quantity, facts, store, rec, part.from, &c.id, &mut shown) else {

@@ -142,6 +142,10 @@ pub struct Reason {
     pub passed: bool,
     pub text: Arc<str>,
     pub cite: Arc<str>,
+    /// For a failed requirement: the concrete change that would meet it,
+    /// where one exists ("the repair is completed by 2025-09-19").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<Arc<str>>,
 }
 
 /// Something the reader must know: an assumed or supplied figure, a note.
@@ -222,6 +226,13 @@ pub enum Event {
     },
     Note {
         text: String,
+    },
+    /// A rule evaluated another decision (a bill under corrected facts);
+    /// that determination's own steps follow.
+    Evaluated {
+        decision: Arc<str>,
+        #[serde(serialize_with = "money_ser")]
+        total: Decimal,
     },
 }
 
@@ -543,6 +554,7 @@ impl Recorder {
             passed,
             text,
             cite,
+            fix: None,
         }));
     }
 
@@ -551,14 +563,44 @@ impl Recorder {
         self.reasons.push(Arc::clone(reason));
     }
 
-    /// A requirement checked by a rule: traced and given as a reason.
-    pub fn requirement(&mut self, rule: Arc<str>, passed: bool, text: Arc<str>, cite: Arc<str>) {
+    /// A requirement checked by a rule: traced and given as a reason, with
+    /// the change that would meet it when it failed and one is known.
+    pub fn requirement(&mut self, rule: Arc<str>, passed: bool, text: Arc<str>, cite: Arc<str>, fix: Option<Arc<str>>) {
         self.event(|| Event::Requirement {
             rule: rule.clone(),
             passed,
             cite: cite.clone(),
         });
-        self.reason(rule, passed, text, cite);
+        self.reasons.push(Arc::new(Reason {
+            rule,
+            passed,
+            text,
+            cite,
+            fix: if passed { None } else { fix },
+        }));
+    }
+
+    pub fn trace_on(&self) -> bool {
+        self.trace_on
+    }
+
+    /// Takes in what a sub-determination (a bill a rule asked for) found:
+    /// its trace steps, its warnings (once each) and its missing figures.
+    pub fn absorb(&mut self, decision: Arc<str>, total: Decimal, sub: Recorder) {
+        self.event(|| Event::Evaluated { decision, total });
+        for step in sub.trace {
+            self.event(|| step.event);
+        }
+        for w in sub.warnings {
+            if !self.warnings.contains(&w) {
+                self.warnings.push(w);
+            }
+        }
+        for m in sub.missing {
+            if !self.missing.contains(&m) {
+                self.missing.push(m);
+            }
+        }
     }
 
     pub fn warn(&mut self, code: &'static str, message: String) {

@@ -55,15 +55,26 @@ pub enum AsOf {
 }
 
 enum Compiled {
-    Declarative(Box<Declarative>),
-    Script { file: String, ast: rhai::AST },
+    Declarative(Arc<Declarative>),
+    /// A rhai script; with a definition, its case is checked against the
+    /// inputs and the script gets typed facts.
+    Script {
+        file: String,
+        ast: rhai::AST,
+        schema: Option<Schema>,
+    },
 }
+
+/// The declarative decisions of a pack, by name: what a rule may evaluate
+/// (a bill under corrected facts).
+pub type Declaratives = BTreeMap<String, Arc<Declarative>>;
 
 /// An engine for one pack.
 pub struct Engine {
     pack: Arc<Pack>,
     rhai: rhai::Engine,
     decisions: BTreeMap<String, (Arc<str>, Compiled)>,
+    declaratives: Arc<Declaratives>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -77,15 +88,29 @@ impl Engine {
     pub fn new(pack: Pack) -> Result<Engine> {
         let rhai = script::engine(&pack.limits);
         let mut decisions = BTreeMap::new();
+        let mut declaratives = Declaratives::new();
         for (name, src) in &pack.decisions {
             let compiled = match src {
-                DecisionSource::Declarative { file, def } => {
-                    Compiled::Declarative(Box::new(compile_declarative(&pack, file, def)?))
-                }
-                DecisionSource::Script { file, text } => Compiled::Script {
+                DecisionSource {
+                    script: Some((file, text)),
+                    def,
+                } => Compiled::Script {
                     file: file.clone(),
                     ast: script::compile(&rhai, file, text)?,
+                    schema: def
+                        .as_ref()
+                        .map(|(f, d)| compile_script_inputs(&pack, f, d))
+                        .transpose()?,
                 },
+                DecisionSource {
+                    script: None,
+                    def: Some((file, def)),
+                } => {
+                    let d = Arc::new(compile_declarative(&pack, file, def)?);
+                    declaratives.insert(name.clone(), d.clone());
+                    Compiled::Declarative(d)
+                }
+                DecisionSource { script: None, def: None } => continue,
             };
             decisions.insert(name.clone(), (Arc::from(name.as_str()), compiled));
         }
@@ -93,6 +118,7 @@ impl Engine {
             pack: Arc::new(pack),
             rhai,
             decisions,
+            declaratives: Arc::new(declaratives),
         })
     }
 
@@ -141,7 +167,9 @@ impl Engine {
         };
         match compiled {
             Compiled::Declarative(d) => self.decide_declarative(name, d, case, options),
-            Compiled::Script { file, ast } => self.decide_script(name, file, ast, case, options),
+            Compiled::Script { file, ast, schema } => {
+                self.decide_script(name, file, ast, schema.as_ref(), case, options)
+            }
         }
     }
 
@@ -152,70 +180,13 @@ impl Engine {
         case: &Case,
         options: &Options,
     ) -> Result<Determination> {
-        let facts = d.schema.check(case)?;
-        let Fact::Period(period) = *facts.get(d.period) else {
-            return Err(Error::input(
-                "ratebook::case::missing_field",
-                format!("{}: the service period is required", case.name),
-            ));
-        };
-        let as_of = options.as_of.or_else(|| case.as_of()).or(match d.as_of {
-            AsOf::PeriodEnd(_) => Some(period.to),
-            AsOf::PeriodStart(_) => Some(period.from),
-            AsOf::Date(f) => match facts.get(f) {
-                Fact::Date(x) => Some(*x),
-                _ => None,
-            },
-            AsOf::Required => None,
-        });
-        let as_of = as_of.ok_or_else(|| {
-            Error::input(
-                "ratebook::case::no_as_of",
-                "give the date of the determination with --as-of or `as_of:` in the case",
-            )
-        })?;
         let mut rec = Recorder::new(options.trace);
-        for c in &d.charges {
-            charges::evaluate(c, &facts, period, &self.pack.params, &mut rec);
-        }
-        if !rec.absent.is_empty() {
-            return Err(Error::input(
-                "ratebook::case::missing_field",
-                format!("{}: {}", case.name, rec.absent.join("; ")),
-            )
-            .at(Location::file(case.name.clone())));
-        }
+        let as_of = run_declarative(&self.pack, d, case, options.as_of, &mut rec)?;
         if !rec.missing.is_empty() {
             return Err(missing_error(name, rec.missing));
         }
-        self.proration_reason(d, period, &mut rec);
-        for (path, f) in &d.echo {
-            if let Some(t) = facts.get(*f).text() {
-                rec.outputs
-                    .insert(path.clone(), serde_json::Value::String(t.to_string()));
-            }
-        }
         let total = rec.total();
         Ok(rec.finish(name, &self.pack.ident, as_of, Some(total), "computed"))
-    }
-
-    /// States, once, that the period was split where rates changed.
-    fn proration_reason(&self, d: &Declarative, period: Period, rec: &mut Recorder) {
-        let mut cuts: Vec<NaiveDate> = rec.lines.iter().map(|l| l.from).filter(|f| *f > period.from).collect();
-        cuts.sort_unstable();
-        cuts.dedup();
-        if cuts.is_empty() {
-            return;
-        }
-        let dates = cuts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
-        let text = format!(
-            "Rates changed on {dates} during the service period {} to {} ({} days); each charge is split by days and each part is charged at the rate in force, usage shared in proportion to days.",
-            period.from,
-            period.to,
-            period.days()
-        );
-        let cite = d.cite.clone().unwrap_or_else(|| Arc::from(""));
-        rec.reason(Arc::from("proration"), true, Arc::from(text.as_str()), cite);
     }
 
     fn decide_script(
@@ -223,9 +194,14 @@ impl Engine {
         name: &Arc<str>,
         file: &str,
         ast: &rhai::AST,
+        schema: Option<&Schema>,
         case: &Case,
         options: &Options,
     ) -> Result<Determination> {
+        let facts = match schema {
+            Some(schema) => script::facts_value(schema, &schema.check(case)?),
+            None => script::from_json(&case.value),
+        };
         let as_of = options.as_of.or_else(|| case.as_of()).ok_or_else(|| {
             Error::input(
                 "ratebook::case::no_as_of",
@@ -234,10 +210,11 @@ impl Engine {
         })?;
         let state = script::ScriptState {
             pack: self.pack.clone(),
+            declaratives: self.declaratives.clone(),
             as_of,
             rec: Recorder::new(options.trace),
         };
-        let (rec, result) = script::run(&self.rhai, ast, file, &case.value, state);
+        let (rec, result) = script::run(&self.rhai, ast, file, facts, state);
         if !rec.missing.is_empty() {
             return Err(missing_error(name, rec.missing));
         }
@@ -252,6 +229,96 @@ impl Engine {
         let total = if rec.lines.is_empty() { None } else { Some(rec.total()) };
         Ok(rec.finish(name, &self.pack.ident, as_of, total, "computed"))
     }
+}
+
+/// Evaluates a declarative decision into `rec`: checks the case, resolves
+/// the as-of date (returned), adds every charge's lines and reasons. Missing
+/// figures are left in `rec.missing` for the caller to report.
+pub fn run_declarative(
+    pack: &Pack,
+    d: &Declarative,
+    case: &Case,
+    as_of: Option<NaiveDate>,
+    rec: &mut Recorder,
+) -> Result<NaiveDate> {
+    let facts = d.schema.check(case)?;
+    let Fact::Period(period) = *facts.get(d.period) else {
+        return Err(Error::input(
+            "ratebook::case::missing_field",
+            format!("{}: the service period is required", case.name),
+        ));
+    };
+    let as_of = as_of.or_else(|| case.as_of()).or(match d.as_of {
+        AsOf::PeriodEnd(_) => Some(period.to),
+        AsOf::PeriodStart(_) => Some(period.from),
+        AsOf::Date(f) => match facts.get(f) {
+            Fact::Date(x) => Some(*x),
+            _ => None,
+        },
+        AsOf::Required => None,
+    });
+    let as_of = as_of.ok_or_else(|| {
+        Error::input(
+            "ratebook::case::no_as_of",
+            "give the date of the determination with --as-of or `as_of:` in the case",
+        )
+    })?;
+    for c in &d.charges {
+        charges::evaluate(c, &facts, period, &pack.params, rec);
+    }
+    if !rec.absent.is_empty() {
+        return Err(Error::input(
+            "ratebook::case::missing_field",
+            format!("{}: {}", case.name, rec.absent.join("; ")),
+        )
+        .at(Location::file(case.name.clone())));
+    }
+    if rec.missing.is_empty() {
+        proration_reason(d, period, rec);
+        for (path, f) in &d.echo {
+            if let Some(t) = facts.get(*f).text() {
+                rec.outputs
+                    .insert(path.clone(), serde_json::Value::String(t.to_string()));
+            }
+        }
+    }
+    Ok(as_of)
+}
+
+/// States, once, that the period was split where rates changed.
+fn proration_reason(d: &Declarative, period: Period, rec: &mut Recorder) {
+    let mut cuts: Vec<NaiveDate> = rec.lines.iter().map(|l| l.from).filter(|f| *f > period.from).collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    if cuts.is_empty() {
+        return;
+    }
+    let dates = cuts.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
+    let text = format!(
+        "Rates changed on {dates} during the service period {} to {} ({} days); each charge is split by days and each part is charged at the rate in force, usage shared in proportion to days.",
+        period.from,
+        period.to,
+        period.days()
+    );
+    let cite = d.cite.clone().unwrap_or_else(|| Arc::from(""));
+    rec.reason(Arc::from("proration"), true, Arc::from(text.as_str()), cite);
+}
+
+/// Checks a scripted decision's definition: inputs and a citation, no
+/// charges or period (those belong to declarative decisions).
+fn compile_script_inputs(pack: &Pack, file: &str, def: &crate::pack::format::RawDecision) -> Result<Schema> {
+    let bad = |m: String| Error::pack("ratebook::pack::bad_decision", format!("{file}: {m}")).at(Location::file(file));
+    if def.period.is_some() || !def.charges.is_empty() || !def.echo.is_empty() {
+        return Err(bad(
+            "a decision with a rhai script takes `title`, `description`, `inputs` and `cite` here; `period`, `charges` and `echo` are for declarative decisions".into(),
+        ));
+    }
+    if let Some(c) = &def.cite
+        && !pack.citations.contains_key(c)
+    {
+        return Err(bad(format!("citation `{c}` is not in citations.yaml")));
+    }
+    Schema::compile(file, &def.inputs)
 }
 
 fn missing_error(decision: &str, missing: Vec<MissingFigure>) -> Error {
@@ -284,10 +351,13 @@ fn missing_error(decision: &str, missing: Vec<MissingFigure>) -> Error {
 fn compile_declarative(pack: &Pack, file: &str, def: &crate::pack::format::RawDecision) -> Result<Declarative> {
     let schema = Schema::compile(file, &def.inputs)?;
     let bad = |m: String| Error::pack("ratebook::pack::bad_decision", format!("{file}: {m}")).at(Location::file(file));
+    let period_path = def.period.as_deref().ok_or_else(|| {
+        bad("a declarative decision needs `period:` (the service-period input); a decision with logic has a decisions/<name>.rhai script".into())
+    })?;
     let period = schema
-        .field(&def.period)
+        .field(period_path)
         .filter(|f| schema.is_period(*f))
-        .ok_or_else(|| bad(format!("`period: {}` is not a period input", def.period)))?;
+        .ok_or_else(|| bad(format!("`period: {period_path}` is not a period input")))?;
     let as_of = match def.as_of.as_deref() {
         None => AsOf::Required,
         Some(p) => {

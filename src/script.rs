@@ -8,6 +8,7 @@
 //! that is filled for the duration of one `run` and always emptied after it,
 //! so one compiled engine serves every thread.
 
+use crate::case::{Case, Fact, Facts, Schema};
 use crate::dates::{Calendar, Period, parse_date};
 use crate::determination::{Event, Line, LineText, Recorder, display_quantity, line_amount};
 use crate::error::{Error, ErrorKind, Location, Result};
@@ -23,6 +24,8 @@ use std::sync::Arc;
 /// The state a running script's host calls read and write.
 pub struct ScriptState {
     pub pack: Arc<Pack>,
+    /// The declarative decisions a rule may evaluate (`decide`).
+    pub declaratives: Arc<crate::engine::Declaratives>,
     pub as_of: NaiveDate,
     pub rec: Recorder,
 }
@@ -135,15 +138,119 @@ fn add_line(m: Map) -> HostResult<Dynamic> {
     })
 }
 
-fn require(rule: &str, passed: bool, why: &str, cite: &str) -> HostResult<bool> {
+fn require(rule: &str, passed: bool, why: &str, cite: &str, fix: &str) -> HostResult<bool> {
     with_state(|st| {
         if !st.pack.citations.contains_key(cite) {
             return Err(host_err(format!("citation `{cite}` is not in citations.yaml")));
         }
+        let fix = (!fix.is_empty()).then(|| Arc::from(fix));
         st.rec
-            .requirement(Arc::from(rule), passed, Arc::from(why), Arc::from(cite));
+            .requirement(Arc::from(rule), passed, Arc::from(why), Arc::from(cite), fix);
         Ok(passed)
     })
+}
+
+/// Evaluates a declarative decision of the pack (a bill) on a case the rule
+/// built; its figures, warnings and missing figures join this determination.
+/// Returns `#{ total, lines: [#{ id, amount, quantity, rate, from, to }],
+/// amounts: #{ line id: sum of its amounts } }`.
+fn decide(name: &str, case: Map) -> HostResult<Map> {
+    with_state(|st| {
+        let d = st.declaratives.get(name).cloned().ok_or_else(|| {
+            host_err(format!(
+                "`{name}` is not a declarative decision of this pack (a rule can evaluate only those)"
+            ))
+        })?;
+        let case = Case::from_value(
+            &format!("the case a rule built for `{name}`"),
+            to_json(&Dynamic::from_map(case)),
+        );
+        let mut sub = crate::determination::Recorder::new(st.rec.trace_on());
+        crate::engine::run_declarative(&st.pack, &d, &case, None, &mut sub)
+            .map_err(|e| host_err(format!("evaluating `{name}`: {}", e.message)))?;
+        let total = sub.total();
+        let mut lines = Array::new();
+        let mut amounts = Map::new();
+        for l in &sub.lines {
+            let mut m = Map::new();
+            m.insert("id".into(), Dynamic::from(l.id().to_string()));
+            m.insert("amount".into(), Dynamic::from(l.amount));
+            m.insert("quantity".into(), Dynamic::from(l.quantity));
+            m.insert("rate".into(), Dynamic::from(l.rate));
+            m.insert("from".into(), Dynamic::from(l.from.to_string()));
+            m.insert("to".into(), Dynamic::from(l.to.to_string()));
+            lines.push(Dynamic::from_map(m));
+            let key: rhai::ImmutableString = l.id().as_ref().into();
+            let before = amounts.get(key.as_str()).and_then(|v| v.clone().try_cast::<Decimal>()).unwrap_or_default();
+            amounts.insert(key.as_str().into(), Dynamic::from(before + l.amount));
+        }
+        st.rec.absorb(Arc::from(name), total, sub);
+        let mut out = Map::new();
+        out.insert("total".into(), Dynamic::from(total));
+        out.insert("lines".into(), Dynamic::from_array(lines));
+        out.insert("amounts".into(), Dynamic::from_map(amounts));
+        Ok(out)
+    })
+}
+
+/// Checked facts as a script sees them: numbers are decimals, dates and
+/// enum values text, a period `#{ from, to, days }`, a set an array, a list
+/// an array of maps; absent optional fields are left out (test with `in`).
+pub fn facts_value(schema: &Schema, facts: &Facts) -> Dynamic {
+    let mut root = Map::new();
+    for id in schema.ids() {
+        let v = match facts.get(id) {
+            Fact::Absent => continue,
+            Fact::Number(d) => Dynamic::from(*d),
+            Fact::Text(t) => Dynamic::from(t.to_string()),
+            Fact::Bool(b) => Dynamic::from(*b),
+            Fact::Date(d) => Dynamic::from(d.to_string()),
+            Fact::Period(p) => {
+                let mut m = Map::new();
+                m.insert("from".into(), Dynamic::from(p.from.to_string()));
+                m.insert("to".into(), Dynamic::from(p.to.to_string()));
+                m.insert("days".into(), Dynamic::from(p.days()));
+                Dynamic::from_map(m)
+            }
+            Fact::Enum(i) => match schema.values(id).and_then(|v| v.get(usize::from(*i))) {
+                Some(v) => Dynamic::from(v.to_string()),
+                None => continue,
+            },
+            Fact::Set(mask) => Dynamic::from_array(
+                schema
+                    .values(id)
+                    .unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1u64 << i) != 0)
+                    .map(|(_, v)| Dynamic::from(v.to_string()))
+                    .collect(),
+            ),
+            Fact::List(items) => match schema.items(id) {
+                Some(item_schema) => Dynamic::from_array(items.iter().map(|f| facts_value(item_schema, f)).collect()),
+                None => continue,
+            },
+        };
+        insert_path(&mut root, schema.segments(id), v);
+    }
+    Dynamic::from_map(root)
+}
+
+fn insert_path(m: &mut Map, segments: &[String], v: Dynamic) {
+    match segments {
+        [] => {}
+        [last] => {
+            m.insert(last.as_str().into(), v);
+        }
+        [first, rest @ ..] => {
+            let mut inner = m
+                .remove(first.as_str())
+                .and_then(|d| d.try_cast::<Map>())
+                .unwrap_or_default();
+            insert_path(&mut inner, rest, v);
+            m.insert(first.as_str().into(), Dynamic::from_map(inner));
+        }
+    }
 }
 
 fn to_json(v: &Dynamic) -> serde_json::Value {
@@ -264,7 +371,9 @@ pub fn engine(limits: &Limits) -> rhai::Engine {
     });
     e.register_fn("periods", periods);
     e.register_fn("add_line", add_line);
+    e.register_fn("require", |r: &str, p: bool, w: &str, c: &str| require(r, p, w, c, ""));
     e.register_fn("require", require);
+    e.register_fn("decide", decide);
     e.register_fn("outcome", |o: &str| {
         with_state(|st| {
             st.rec.outcome = Some(o.to_string());
@@ -312,6 +421,16 @@ pub fn engine(limits: &Limits) -> rhai::Engine {
             .map(|d| d.to_string())
             .ok_or_else(|| host_err("date out of range"))
     });
+    e.register_fn("add_months", |a: &str, n: i64| -> HostResult<String> {
+        let d = date_arg(a)?;
+        let months = chrono::Months::new(u32::try_from(n.unsigned_abs()).unwrap_or(u32::MAX));
+        let r = if n >= 0 {
+            d.checked_add_months(months)
+        } else {
+            d.checked_sub_months(months)
+        };
+        r.map(|d| d.to_string()).ok_or_else(|| host_err("date out of range"))
+    });
     e.register_fn("add_business_days", |a: &str, n: i64| -> HostResult<String> {
         let d = date_arg(a)?;
         calendar_op(|c| c.add_business_days(d, n))
@@ -350,11 +469,11 @@ pub fn run(
     engine: &rhai::Engine,
     ast: &AST,
     file: &str,
-    case: &serde_json::Value,
+    facts: Dynamic,
     state: ScriptState,
 ) -> (Recorder, Result<()>) {
     let mut scope = Scope::new();
-    scope.push_constant("facts", from_json(case));
+    scope.push_constant("facts", facts);
     scope.push_constant("as_of", state.as_of.to_string());
     STATE.with(|s| {
         if let Ok(mut slot) = s.try_borrow_mut() {

@@ -123,6 +123,9 @@ pub struct RawCharge {
     pub rate_key: Option<String>,
     #[serde(default)]
     pub scale_percent: Option<String>,
+    /// A date input: the charge applies only to days on or after it.
+    #[serde(default)]
+    pub starts_on: Option<String>,
     #[serde(default)]
     pub credit: bool,
     pub cite: String,
@@ -134,7 +137,9 @@ pub struct RawCharge {
     pub note: Option<String>,
 }
 
-/// `decisions/<name>.yaml`: a declarative decision.
+/// `decisions/<name>.yaml`: a decision's title and inputs, and for a
+/// declarative decision its period and charges (a script decision has its
+/// logic in `decisions/<name>.rhai`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDecision {
@@ -142,11 +147,13 @@ pub struct RawDecision {
     #[serde(default)]
     pub description: Option<String>,
     pub inputs: IndexMap<String, RawInput>,
-    /// The input holding the service period.
-    pub period: String,
+    /// The input holding the service period (declarative decisions).
+    #[serde(default)]
+    pub period: Option<String>,
     /// The input whose date is the default as-of date.
     #[serde(default)]
     pub as_of: Option<String>,
+    #[serde(default)]
     pub charges: Vec<String>,
     #[serde(default)]
     pub cite: Option<String>,
@@ -172,6 +179,12 @@ pub struct RawInput {
     pub max: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// For `type: list`: the fields of each item.
+    #[serde(default)]
+    pub items: Option<IndexMap<String, RawInput>>,
+    /// For `type: list`: the most items accepted.
+    #[serde(default)]
+    pub max_items: Option<usize>,
 }
 
 fn yes() -> bool {

@@ -29,13 +29,24 @@ pub struct Citation {
     pub text: Option<String>,
 }
 
-/// Where a decision comes from.
-#[derive(Debug, Clone)]
-pub enum DecisionSource {
-    /// A declarative decision (`decisions/<name>.yaml`).
-    Declarative { file: String, def: Box<RawDecision> },
-    /// A rhai script (`decisions/<name>.rhai`).
-    Script { file: String, text: String },
+/// Where a decision comes from: its definition (`decisions/<name>.yaml`:
+/// title, inputs, and for a declarative decision its charges) and its logic
+/// when it is a rhai script (`decisions/<name>.rhai`). A script with a
+/// definition gets typed, checked facts; one without gets the case as given.
+#[derive(Debug, Clone, Default)]
+pub struct DecisionSource {
+    pub def: Option<(String, Box<RawDecision>)>,
+    pub script: Option<(String, String)>,
+}
+
+impl DecisionSource {
+    /// The file to name in errors about the decision as a whole.
+    pub fn file(&self) -> &str {
+        match (&self.script, &self.def) {
+            (Some((f, _)), _) | (None, Some((f, _))) => f,
+            (None, None) => "",
+        }
+    }
 }
 
 /// Script sandbox limits; a pack may lower or raise them within hard maximums.
@@ -211,23 +222,12 @@ impl Pack {
                     }
                 }
             } else if let Some(rest) = path.strip_prefix("decisions/") {
+                // An overlay's file replaces only that part of a decision.
                 if let Some(name) = rest.strip_suffix(".rhai") {
-                    pack.decisions.insert(
-                        name.to_string(),
-                        DecisionSource::Script {
-                            file: path.clone(),
-                            text: text.clone(),
-                        },
-                    );
+                    pack.decisions.entry(name.to_string()).or_default().script = Some((path.clone(), text.clone()));
                 } else if let Some(name) = rest.strip_suffix(".yaml") {
                     let def: RawDecision = crate::yaml::parse(path, text, "ratebook::pack::yaml", ErrorKind::Pack)?;
-                    pack.decisions.insert(
-                        name.to_string(),
-                        DecisionSource::Declarative {
-                            file: path.clone(),
-                            def: Box::new(def),
-                        },
-                    );
+                    pack.decisions.entry(name.to_string()).or_default().def = Some((path.clone(), Box::new(def)));
                 }
             } else if path == "citations.yaml" {
                 let raw: RawCitations = crate::yaml::parse(path, text, "ratebook::pack::yaml", ErrorKind::Pack)?;
