@@ -281,7 +281,11 @@ impl Schema {
                 return Err(bad("`items:` is only for `type: list`".into()));
             }
             if let Some(d) = &raw.default {
-                field.default = check(&field, d).map_err(|(_, m)| bad(format!("default: {m}")))?;
+                field.default = match &field.kind {
+                    Kind::List { .. } if d.as_array().is_some_and(Vec::is_empty) => Fact::List(Arc::from([])),
+                    Kind::List { .. } => return Err(bad("a list's default can only be `[]`".into())),
+                    _ => check(&field, d).map_err(|(_, m)| bad(format!("default: {m}")))?,
+                };
                 field.required = false;
             }
             fields.push(field);

@@ -61,7 +61,7 @@ enum Compiled {
     Script {
         file: String,
         ast: rhai::AST,
-        schema: Option<Schema>,
+        schema: Option<(Schema, Option<FieldId>)>,
     },
 }
 
@@ -194,15 +194,22 @@ impl Engine {
         name: &Arc<str>,
         file: &str,
         ast: &rhai::AST,
-        schema: Option<&Schema>,
+        schema: Option<&(Schema, Option<FieldId>)>,
         case: &Case,
         options: &Options,
     ) -> Result<Determination> {
-        let facts = match schema {
-            Some(schema) => script::facts_value(schema, &schema.check(case)?),
-            None => script::from_json(&case.value),
+        let (facts, default_as_of) = match schema {
+            Some((schema, as_of_field)) => {
+                let checked = schema.check(case)?;
+                let default = as_of_field.and_then(|f| match checked.get(f) {
+                    Fact::Date(d) => Some(*d),
+                    _ => None,
+                });
+                (script::facts_value(schema, &checked), default)
+            }
+            None => (script::from_json(&case.value), None),
         };
-        let as_of = options.as_of.or_else(|| case.as_of()).ok_or_else(|| {
+        let as_of = options.as_of.or_else(|| case.as_of()).or(default_as_of).ok_or_else(|| {
             Error::input(
                 "ratebook::case::no_as_of",
                 "give the date of the determination with --as-of or `as_of:` in the case",
@@ -304,9 +311,14 @@ fn proration_reason(d: &Declarative, period: Period, rec: &mut Recorder) {
     rec.reason(Arc::from("proration"), true, Arc::from(text.as_str()), cite);
 }
 
-/// Checks a scripted decision's definition: inputs and a citation, no
-/// charges or period (those belong to declarative decisions).
-fn compile_script_inputs(pack: &Pack, file: &str, def: &crate::pack::format::RawDecision) -> Result<Schema> {
+/// Checks a scripted decision's definition: inputs, a citation and the date
+/// input that is the default as-of date; no charges or period (those belong
+/// to declarative decisions).
+fn compile_script_inputs(
+    pack: &Pack,
+    file: &str,
+    def: &crate::pack::format::RawDecision,
+) -> Result<(Schema, Option<FieldId>)> {
     let bad = |m: String| Error::pack("ratebook::pack::bad_decision", format!("{file}: {m}")).at(Location::file(file));
     if def.period.is_some() || !def.charges.is_empty() || !def.echo.is_empty() {
         return Err(bad(
@@ -318,7 +330,17 @@ fn compile_script_inputs(pack: &Pack, file: &str, def: &crate::pack::format::Raw
     {
         return Err(bad(format!("citation `{c}` is not in citations.yaml")));
     }
-    Schema::compile(file, &def.inputs)
+    let schema = Schema::compile(file, &def.inputs)?;
+    let as_of = match def.as_of.as_deref() {
+        Some(p) => Some(
+            schema
+                .field(p)
+                .filter(|f| schema.is_date(*f) && !schema.is_period(*f))
+                .ok_or_else(|| bad(format!("`as_of: {p}` is not a date input")))?,
+        ),
+        None => None,
+    };
+    Ok((schema, as_of))
 }
 
 fn missing_error(decision: &str, missing: Vec<MissingFigure>) -> Error {
