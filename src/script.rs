@@ -193,6 +193,62 @@ fn decide(name: &str, case: Map) -> HostResult<Map> {
     })
 }
 
+/// The usage between two meter reads on a meter of `digits` whole-ccf
+/// dials: a later reading below the earlier one has rolled over past
+/// 10^digits. Returns `#{ usage, rollover }`.
+fn meter_usage(previous: Decimal, current: Decimal, digits: i64) -> HostResult<Map> {
+    if !(1..=12).contains(&digits) {
+        return Err(host_err(format!("meter_usage: {digits} digits is not between 1 and 12")));
+    }
+    let rollover = current < previous;
+    let usage = if rollover {
+        current + Decimal::from(10_i64.pow(digits as u32)) - previous
+    } else {
+        current - previous
+    };
+    let mut m = Map::new();
+    m.insert("usage".into(), Dynamic::from(usage));
+    m.insert("rollover".into(), Dynamic::from(rollover));
+    Ok(m)
+}
+
+/// The lines that differ between two sub-determinations of the same
+/// decision (`decide` results), segment by segment: `after - before`.
+fn line_changes(before: Map, after: Map) -> Array {
+    let lines = |m: &Map| {
+        m.get("lines")
+            .and_then(|l| l.clone().try_cast::<Array>())
+            .unwrap_or_default()
+    };
+    let field = |m: &Map, k: &str| m.get(k).cloned().unwrap_or(Dynamic::UNIT);
+    let num = |m: &Map, k: &str| m.get(k).and_then(|v| v.clone().try_cast::<Decimal>()).unwrap_or_default();
+    let after_lines: Vec<Map> = lines(&after).into_iter().filter_map(|l| l.try_cast::<Map>()).collect();
+    let mut out = Array::new();
+    for b in lines(&before).into_iter().filter_map(|l| l.try_cast::<Map>()) {
+        let same = |a: &&Map| {
+            field(a, "id").to_string() == field(&b, "id").to_string()
+                && field(a, "from").to_string() == field(&b, "from").to_string()
+        };
+        let (qa, aa) = match after_lines.iter().find(same) {
+            Some(a) => (num(a, "quantity"), num(a, "amount")),
+            None => (Decimal::ZERO, Decimal::ZERO),
+        };
+        let amount = aa - num(&b, "amount");
+        if amount.is_zero() {
+            continue;
+        }
+        let mut m = Map::new();
+        m.insert("id".into(), field(&b, "id"));
+        m.insert("quantity".into(), Dynamic::from(qa - num(&b, "quantity")));
+        m.insert("rate".into(), field(&b, "rate"));
+        m.insert("amount".into(), Dynamic::from(amount));
+        m.insert("from".into(), field(&b, "from"));
+        m.insert("to".into(), field(&b, "to"));
+        out.push(Dynamic::from_map(m));
+    }
+    out
+}
+
 /// Checked facts as a script sees them: numbers are decimals, dates and
 /// enum values text, a period `#{ from, to, days }`, a set an array, a list
 /// an array of maps; absent optional fields are left out (test with `in`).
@@ -374,6 +430,8 @@ pub fn engine(limits: &Limits) -> rhai::Engine {
     e.register_fn("require", |r: &str, p: bool, w: &str, c: &str| require(r, p, w, c, ""));
     e.register_fn("require", require);
     e.register_fn("decide", decide);
+    e.register_fn("line_changes", line_changes);
+    e.register_fn("meter_usage", meter_usage);
     e.register_fn("outcome", |o: &str| {
         with_state(|st| {
             st.rec.outcome = Some(o.to_string());
