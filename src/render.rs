@@ -131,6 +131,9 @@ pub fn text(d: &Determination, pack: &Pack) -> String {
         for r in &d.reasons {
             let mark = if r.passed { "✓" } else { "✗" };
             let _ = writeln!(o, "  {mark} {}\n      [{}]", r.text, cite_text(pack, &r.cite));
+            if let Some(fix) = &r.fix {
+                let _ = writeln!(o, "      → would be met by: {fix}");
+            }
         }
     }
     if !d.warnings.is_empty() {
@@ -195,6 +198,9 @@ pub fn markdown(d: &Determination, pack: &Pack) -> String {
                 md_escape(&r.text),
                 md_escape(&cite_text(pack, &r.cite))
             );
+            if let Some(fix) = &r.fix {
+                let _ = writeln!(o, "  - → would be met by: {}", md_escape(fix));
+            }
         }
     }
     if !d.warnings.is_empty() {
@@ -213,21 +219,52 @@ pub fn markdown(d: &Determination, pack: &Pack) -> String {
     o
 }
 
-/// Plain-language text a supervisor can put in a letter to the customer.
+/// Plain-language text a supervisor can put in a letter to the customer:
+/// the result, the amounts, what was checked and what was not met, what
+/// would change the result, figures not yet confirmed, and the rules cited
+/// with where to read them. The same shape for every decision.
 pub fn letter(d: &Determination, pack: &Pack) -> String {
     let mut o = String::new();
     let who = pack.jurisdiction.as_deref().unwrap_or(&pack.title);
+    let title = pack
+        .decision_title(&d.decision)
+        .map(str::to_string)
+        .unwrap_or_else(|| d.decision.replace('_', " "));
+    let subject = title.to_lowercase();
+    let _ = writeln!(o, "{title}: decision of {}", d.as_of);
+    let _ = writeln!(o);
+    match d.outcome.as_str() {
+        "eligible" => {
+            let _ = writeln!(o, "We have reviewed your request for a {subject}, and it qualifies.");
+        }
+        "ineligible" => {
+            let _ = writeln!(
+                o,
+                "We have reviewed your request for a {subject}, and we are unable to approve it at this time."
+            );
+        }
+        "computed" => {}
+        other => {
+            let _ = writeln!(o, "We have reviewed the {subject}: {}.", other.replace('_', " "));
+        }
+    }
     if let (Some(total), Some(first), Some(last)) = (
         d.total,
         d.lines.iter().map(|l| l.from).min(),
         d.lines.iter().map(|l| l.to).max(),
     ) {
-        let _ = writeln!(
-            o,
-            "Your charges for service from {first} to {last} come to ${}.",
-            money_text(total)
-        );
-        let _ = writeln!(o, "\nHow they are calculated:");
+        if d.outcome == "computed" {
+            let _ = writeln!(
+                o,
+                "Your charges for service from {first} to {last} come to ${}.",
+                money_text(total)
+            );
+        } else if total.is_sign_negative() {
+            let _ = writeln!(o, "A credit of ${} will be applied to your account.", money_text(-total));
+        } else {
+            let _ = writeln!(o, "A charge of ${} will be added to your account.", money_text(total));
+        }
+        let _ = writeln!(o, "\nHow the amount is calculated:");
         for l in &d.lines {
             let _ = writeln!(
                 o,
@@ -241,14 +278,26 @@ pub fn letter(d: &Determination, pack: &Pack) -> String {
                 money_text(l.amount)
             );
         }
-    } else {
-        let _ = writeln!(o, "Result: {}.", d.outcome.replace('_', " "));
     }
-    let reasons: Vec<_> = d.reasons.iter().collect();
-    if !reasons.is_empty() {
-        let _ = writeln!(o, "\nThe rules that apply:");
-        for r in reasons {
+    let (met, unmet): (Vec<_>, Vec<_>) = d.reasons.iter().partition(|r| r.passed);
+    if !unmet.is_empty() {
+        let _ = writeln!(o, "\nWhat was not met:");
+        for r in &unmet {
             let _ = writeln!(o, "  - {} ({})", r.text, cite_text(pack, &r.cite));
+        }
+    }
+    if !met.is_empty() {
+        let heading = if unmet.is_empty() { "The rules that apply:" } else { "What was met:" };
+        let _ = writeln!(o, "\n{heading}");
+        for r in &met {
+            let _ = writeln!(o, "  - {} ({})", r.text, cite_text(pack, &r.cite));
+        }
+    }
+    let fixes: Vec<_> = unmet.iter().filter_map(|r| r.fix.as_deref()).collect();
+    if !fixes.is_empty() {
+        let _ = writeln!(o, "\nWhat would change this decision:");
+        for f in fixes {
+            let _ = writeln!(o, "  - {}", sentence(f));
         }
     }
     if !d.warnings.is_empty() {
@@ -260,10 +309,47 @@ pub fn letter(d: &Determination, pack: &Pack) -> String {
             let _ = writeln!(o, "  - {}", w.message);
         }
     }
+    let mut cited: Vec<&str> = Vec::new();
+    for c in d.reasons.iter().map(|r| &*r.cite).chain(d.lines.iter().map(|l| l.cite())) {
+        if !c.is_empty() && !cited.contains(&c) {
+            cited.push(c);
+        }
+    }
+    if !cited.is_empty() {
+        let _ = writeln!(o, "\nRules and policies cited:");
+        for c in cited {
+            match pack.citation(c) {
+                Some(x) => {
+                    let url = x.url.as_deref().map(|u| format!(", {u}")).unwrap_or_default();
+                    let _ = writeln!(o, "  - {c}: {}{url}", x.title);
+                }
+                None => {
+                    let _ = writeln!(o, "  - {c}");
+                }
+            }
+        }
+    }
+    if d.outcome == "ineligible" {
+        let _ = writeln!(
+            o,
+            "\nYou may ask a supervisor to review this decision, and then appeal it in writing to the Administrative Review Committee."
+        );
+    }
     let _ = writeln!(
         o,
         "\n{who}. Determination made with rule pack {} version {} ({}).",
         d.pack.id, d.pack.version, d.pack.digest
     );
     o
+}
+
+/// A fix as a sentence: capitalized, ending with a full stop.
+fn sentence(s: &str) -> String {
+    let mut c = s.chars();
+    let mut out: String = c.next().map(|f| f.to_uppercase().collect()).unwrap_or_default();
+    out.push_str(c.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }

@@ -5,6 +5,7 @@
 //!
 //! ```yaml
 //! decision: bill
+//! base: { ... }                  # optional: every case is merged over it
 //! cases:
 //!   - name: FY23-24 typical quarterly water bill
 //!     case: { ... }
@@ -13,6 +14,9 @@
 //!     expect:                    # any part of the determination JSON
 //!       total: "168.66"
 //!       lines: [ { id: water.volume, amount: "105.09" }, ... ]   # lists match in full length
+//!     requirements:              # reasons by rule: passed, or { passed, fix, text }
+//!       repair_completed_in_time: { passed: false, fix: "the repair is completed by 2025-09-19" }
+//!       field_check: true
 //!   - name: a missing figure fails
 //!     case: { ... }
 //!     expect_error: { code: ratebook::params::unknown_value }
@@ -33,6 +37,10 @@ struct TestFile {
     decision: String,
     #[serde(default)]
     description: Option<String>,
+    /// A case every case of the file is merged over: maps merge key by key,
+    /// anything else replaces, and `null` removes the key.
+    #[serde(default)]
+    base: Option<Value>,
     cases: Vec<TestCase>,
 }
 
@@ -49,6 +57,9 @@ struct TestCase {
     expect: Option<Value>,
     #[serde(default)]
     expect_error: Option<Value>,
+    /// Reasons by rule id, each `true`/`false` or a partial reason.
+    #[serde(default)]
+    requirements: Option<IndexMap<String, Value>>,
     #[serde(default)]
     decision: Option<String>,
 }
@@ -86,9 +97,14 @@ pub fn run(pack: &Pack, filter: Option<&str>) -> Result<Report> {
     for (file, text) in &pack.tests {
         let tf: TestFile = crate::yaml::parse(file, text, "ratebook::test::yaml", ErrorKind::Pack)?;
         let _ = &tf.description;
-        for tc in tf.cases {
+        for mut tc in tf.cases {
             if filter.is_some_and(|f| !tc.name.contains(f)) {
                 continue;
+            }
+            if let Some(base) = &tf.base {
+                let mut merged = base.clone();
+                merge(&mut merged, std::mem::take(&mut tc.case));
+                tc.case = merged;
             }
             let decision = tc.decision.clone().unwrap_or_else(|| tf.decision.clone());
             let engine = if tc.set.is_empty() {
@@ -109,6 +125,25 @@ pub fn run(pack: &Pack, filter: Option<&str>) -> Result<Report> {
     Ok(report)
 }
 
+/// Merges `over` into `base`: maps key by key, `null` removes a key,
+/// anything else replaces.
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                if v.is_null() {
+                    b.remove(&k);
+                } else if let Some(slot) = b.get_mut(&k) {
+                    merge(slot, v);
+                } else {
+                    b.insert(k, v);
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
 fn run_case(engine: &Engine, file: &str, decision: &str, tc: &TestCase) -> CaseResult {
     let mut diffs = Vec::new();
     let as_of = tc.as_of.as_deref().and_then(parse_date);
@@ -121,6 +156,9 @@ fn run_case(engine: &Engine, file: &str, decision: &str, tc: &TestCase) -> CaseR
         (Ok(det), Some(exp), None) => {
             let actual = serde_json::to_value(&det).unwrap_or_default();
             compare(exp, &actual, "", &mut diffs);
+            if let Some(reqs) = &tc.requirements {
+                compare_requirements(reqs, &actual, &mut diffs);
+            }
         }
         (Err(e), None, Some(exp)) => {
             let actual = e.to_json().get("error").cloned().unwrap_or_default();
@@ -136,6 +174,30 @@ fn run_case(engine: &Engine, file: &str, decision: &str, tc: &TestCase) -> CaseR
         name: tc.name.clone(),
         passed: diffs.is_empty(),
         differences: diffs,
+    }
+}
+
+/// Each named rule must be among the reasons, matching `passed` (or the
+/// partial reason given); a rule may appear once only.
+fn compare_requirements(reqs: &IndexMap<String, Value>, actual: &Value, diffs: &mut Vec<String>) {
+    let reasons = actual.get("reasons").and_then(Value::as_array).cloned().unwrap_or_default();
+    for (rule, want) in reqs {
+        let found: Vec<&Value> = reasons
+            .iter()
+            .filter(|r| r.get("rule").and_then(Value::as_str) == Some(rule))
+            .collect();
+        let path = format!("requirements.{rule}");
+        match found.as_slice() {
+            [] => {
+                let known: Vec<&str> = reasons.iter().filter_map(|r| r.get("rule")?.as_str()).collect();
+                diffs.push(format!("{path}: not among the reasons ({})", known.join(", ")));
+            }
+            [one] => match want {
+                Value::Bool(_) => compare(want, one.get("passed").unwrap_or(&Value::Null), &path, diffs),
+                _ => compare(want, one, &path, diffs),
+            },
+            _ => diffs.push(format!("{path}: recorded {} times", found.len())),
+        }
     }
 }
 

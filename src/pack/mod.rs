@@ -272,6 +272,11 @@ impl Pack {
     pub fn decision_names(&self) -> impl Iterator<Item = &str> {
         self.decisions.keys().map(String::as_str)
     }
+
+    /// A decision's title from its definition, if it has one.
+    pub fn decision_title(&self, name: &str) -> Option<&str> {
+        self.decisions.get(name)?.def.as_ref().map(|(_, d)| d.title.as_str())
+    }
 }
 
 fn is_yaml(name: &str) -> bool {
