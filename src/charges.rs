@@ -720,7 +720,8 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                 } else {
                     format!("No {} for this period: it applies from {d} (`{path}`), after the period ends.", c.label.to_lowercase())
                 };
-                rec.reason(c.id.clone(), applies, Arc::from(text.as_str()), c.cite.clone());
+                let rule = format!("{}.starts_on", c.id);
+                rec.reason(Arc::from(rule.as_str()), applies, Arc::from(text.as_str()), c.cite.clone());
                 if !applies {
                     return;
                 }
