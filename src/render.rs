@@ -220,9 +220,11 @@ pub fn markdown(d: &Determination, pack: &Pack) -> String {
 }
 
 /// Plain-language text a supervisor can put in a letter to the customer:
-/// the result, the amounts, what was checked and what was not met, what
-/// would change the result, figures not yet confirmed, and the rules cited
-/// with where to read them. The same shape for every decision.
+/// the result (a rule's own `summary` output where it gives one), the
+/// amounts and any payment schedule, what was checked and what was not met
+/// (for a bill: what applies and what does not), what would change the
+/// result, figures not yet confirmed, and the rules cited with where to read
+/// them. The same shape for every decision.
 pub fn letter(d: &Determination, pack: &Pack) -> String {
     let mut o = String::new();
     let who = pack.jurisdiction.as_deref().unwrap_or(&pack.title);
@@ -231,8 +233,8 @@ pub fn letter(d: &Determination, pack: &Pack) -> String {
         .map(str::to_string)
         .unwrap_or_else(|| d.decision.replace('_', " "));
     let subject = title.to_lowercase();
-    let _ = writeln!(o, "{title}: decision of {}", d.as_of);
-    let _ = writeln!(o);
+    let is_bill = d.outcome == "computed";
+    let _ = writeln!(o, "{title}, as of {}\n", d.as_of);
     match d.outcome.as_str() {
         "eligible" => {
             let _ = writeln!(o, "We have reviewed your request for a {subject}, and it qualifies.");
@@ -243,17 +245,19 @@ pub fn letter(d: &Determination, pack: &Pack) -> String {
                 "We have reviewed your request for a {subject}, and we are unable to approve it at this time."
             );
         }
-        "computed" => {}
-        other => {
-            let _ = writeln!(o, "We have reviewed the {subject}: {}.", other.replace('_', " "));
-        }
+        _ => {}
+    }
+    if let Some(summary) = d.outputs.get("summary").and_then(|v| v.as_str()) {
+        let _ = writeln!(o, "{summary}");
+    } else if !is_bill && !matches!(d.outcome.as_str(), "eligible" | "ineligible") {
+        let _ = writeln!(o, "Result: {}.", d.outcome.replace('_', " "));
     }
     if let (Some(total), Some(first), Some(last)) = (
         d.total,
         d.lines.iter().map(|l| l.from).min(),
         d.lines.iter().map(|l| l.to).max(),
     ) {
-        if d.outcome == "computed" {
+        if is_bill {
             let _ = writeln!(
                 o,
                 "Your charges for service from {first} to {last} come to ${}.",
@@ -279,18 +283,39 @@ pub fn letter(d: &Determination, pack: &Pack) -> String {
             );
         }
     }
+    if let Some(plan) = d.outputs.get("payment_plan").and_then(|v| v.as_array()) {
+        let _ = writeln!(o, "\nYou may pay this in installments:");
+        for p in plan {
+            let text = |k: &str| p.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let _ = writeln!(o, "  - ${} due {}", text("amount"), text("due"));
+        }
+    }
     let (met, unmet): (Vec<_>, Vec<_>) = d.reasons.iter().partition(|r| r.passed);
-    if !unmet.is_empty() {
-        let _ = writeln!(o, "\nWhat was not met:");
+    let (met_heading, unmet_heading) = if is_bill {
+        ("What applies:", "What does not apply to this account:")
+    } else if !matches!(d.outcome.as_str(), "eligible" | "ineligible") {
+        ("What we found:", "What we could not establish:")
+    } else if unmet.is_empty() {
+        ("The rules that apply:", "")
+    } else {
+        ("What was met:", "What was not met:")
+    };
+    if !unmet.is_empty() && !is_bill {
+        let _ = writeln!(o, "\n{unmet_heading}");
         for r in &unmet {
-            let _ = writeln!(o, "  - {} ({})", r.text, cite_text(pack, &r.cite));
+            let _ = writeln!(o, "  - {} ({})", r.text, r.cite);
         }
     }
     if !met.is_empty() {
-        let heading = if unmet.is_empty() { "The rules that apply:" } else { "What was met:" };
-        let _ = writeln!(o, "\n{heading}");
+        let _ = writeln!(o, "\n{met_heading}");
         for r in &met {
-            let _ = writeln!(o, "  - {} ({})", r.text, cite_text(pack, &r.cite));
+            let _ = writeln!(o, "  - {} ({})", r.text, r.cite);
+        }
+    }
+    if !unmet.is_empty() && is_bill {
+        let _ = writeln!(o, "\n{unmet_heading}");
+        for r in &unmet {
+            let _ = writeln!(o, "  - {} ({})", r.text, r.cite);
         }
     }
     let fixes: Vec<_> = unmet.iter().filter_map(|r| r.fix.as_deref()).collect();
@@ -332,7 +357,7 @@ pub fn letter(d: &Determination, pack: &Pack) -> String {
     if d.outcome == "ineligible" {
         let _ = writeln!(
             o,
-            "\nYou may ask a supervisor to review this decision, and then appeal it in writing to the Administrative Review Committee."
+            "\nYou may ask a supervisor to review this decision, and then appeal it in writing to the Administrative Review Committee (ADM-14.02)."
         );
     }
     let _ = writeln!(

@@ -72,6 +72,10 @@ pub struct CaseResult {
     pub passed: bool,
     /// One line per difference: `path: expected X, got Y`.
     pub differences: Vec<String>,
+    /// The reasons the determination recorded, by rule, met or not (what
+    /// the test exercised).
+    #[serde(skip)]
+    pub exercised: Vec<(String, bool)>,
 }
 
 /// The outcome of a pack's test run.
@@ -152,6 +156,10 @@ fn run_case(engine: &Engine, file: &str, decision: &str, tc: &TestCase) -> CaseR
     }
     let case = Case::from_value(&format!("{file}: {}", tc.name), tc.case.clone());
     let result = engine.decide(decision, &case, &Options { as_of, trace: true });
+    let exercised = match &result {
+        Ok(det) => det.reasons.iter().map(|r| (r.rule.to_string(), r.passed)).collect(),
+        Err(_) => Vec::new(),
+    };
     match (result, &tc.expect, &tc.expect_error) {
         (Ok(det), Some(exp), None) => {
             let actual = serde_json::to_value(&det).unwrap_or_default();
@@ -174,6 +182,7 @@ fn run_case(engine: &Engine, file: &str, decision: &str, tc: &TestCase) -> CaseR
         name: tc.name.clone(),
         passed: diffs.is_empty(),
         differences: diffs,
+        exercised,
     }
 }
 

@@ -162,3 +162,49 @@ fn a_tier_list_read_is_in_the_trace() {
     assert_eq!(tiers["source"], "test tiers A");
     assert_eq!(tiers["tiers"].as_array().map(Vec::len), Some(4));
 }
+
+/// Every requirement a Portland script records is exercised by the pack's
+/// tests, and each one that can fail is seen both met and not met.
+#[test]
+fn portland_tests_exercise_every_requirement_met_and_not_met() {
+    let pack = Pack::portland().expect("loads");
+    let report = testing::run(&pack, None).expect("runs");
+    let mut seen: std::collections::BTreeMap<String, (bool, bool)> = Default::default();
+    for (rule, passed) in report.results.iter().flat_map(|r| r.exercised.iter()) {
+        let e = seen.entry(rule.clone()).or_default();
+        if *passed {
+            e.0 = true;
+        } else {
+            e.1 = true;
+        }
+    }
+    let mut problems = Vec::new();
+    let mut rules = 0;
+    for entry in std::fs::read_dir("rules/portland/decisions").expect("reads") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("rhai") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("reads");
+        for call in text.split("require(\"").skip(1) {
+            let (rule, rest) = call.split_once('"').expect("a quoted rule id");
+            let passed_arg = rest.trim_start_matches(',').trim_start();
+            let always_met = passed_arg.starts_with("true");
+            let never_met = passed_arg.starts_with("false");
+            rules += 1;
+            match seen.get(rule) {
+                None => problems.push(format!("{}: `{rule}` is never exercised", path.display())),
+                Some((false, _)) if always_met => problems.push(format!("`{rule}` is never met")),
+                Some((_, false)) if never_met => problems.push(format!("`{rule}` is never not met")),
+                Some((met, unmet)) if !always_met && !never_met && !(*met && *unmet) => problems.push(format!(
+                    "{}: `{rule}` is exercised only {}",
+                    path.display(),
+                    if *met { "met" } else { "not met" }
+                )),
+                _ => {}
+            }
+        }
+    }
+    assert!(rules > 50, "found {rules} requirement calls");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -124,3 +124,67 @@ fn scripts_run_on_many_threads_with_one_engine() {
         }
     });
 }
+
+fn run_default(decision: &str, case: &str) -> Result<ratebook::Determination, ratebook::Error> {
+    let c = Case::parse("case.yaml", case).expect("parses");
+    engine().decide(decision, &c, &Options::default())
+}
+
+#[test]
+fn a_script_with_inputs_sees_typed_facts_with_defaults_and_its_as_of_date() {
+    let det = run_default(
+        "typed",
+        "flag: true\nday: 2024-01-31\nitems: [ { when: 2024-01-01, n: 2.5 }, { when: 2024-01-02, n: \"0.25\", kind: b } ]\n",
+    )
+    .expect("decides");
+    let out = serde_json::to_value(&det.outputs).expect("json");
+    assert_eq!(
+        out,
+        serde_json::json!({
+            "flag": true, "has_note": false, "count": 2, "sum": "2.75", "kinds": ["a", "b"],
+            "as_of": "2024-01-31", "next_month": "2024-02-29", "usage": "15"
+        })
+    );
+    assert_eq!(det.as_of.to_string(), "2024-01-31", "the `as_of:` input is the default date");
+}
+
+#[test]
+fn a_script_case_is_checked_and_every_problem_named_inside_lists() {
+    let err = run_default(
+        "typed",
+        "flag: yes please\nday: 2024-01-31\nitems: [ { when: 2024-02-30, n: -1 }, 7, { n: 1, kind: c } ]\n",
+    )
+    .expect_err("refused");
+    assert_eq!(err.exit_code(), 2);
+    let fields: Vec<String> = err.locations.iter().filter_map(|l| l.field.clone()).collect();
+    for f in ["flag", "items[0].when", "items[0].n", "items[1]", "items[2].when", "items[2].kind"] {
+        assert!(fields.iter().any(|x| x == f), "{f} not in {fields:?}: {}", err.message);
+    }
+    let err = run_default("typed", "flag: true\nday: 2024-01-31\nitems: [{n: 1, when: 2024-01-01}, {n: 1, when: 2024-01-01}, {n: 1, when: 2024-01-01}, {n: 1, when: 2024-01-01}]\n")
+        .expect_err("too many");
+    assert_eq!(err.code, "ratebook::case::out_of_range");
+}
+
+#[test]
+fn a_rule_may_evaluate_only_declarative_decisions() {
+    let err = run("calls_script", "usage: 1\n").expect_err("refused");
+    assert_eq!(err.exit_code(), 3);
+    assert!(err.message.contains("`host_api` is not a declarative decision"), "{}", err.message);
+}
+
+#[test]
+fn a_script_decision_definition_may_not_declare_charges() {
+    let files = [
+        ("pack.yaml", "id: t\ntitle: t\nversion: '1'\ndecisions: [d]\n"),
+        ("citations.yaml", "X: { title: x }\n"),
+        ("decisions/d.rhai", "outcome(\"x\");\n"),
+        ("decisions/d.yaml", "title: d\ninputs: {}\ncharges: [water]\n"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let pack = Pack::load(&ratebook::pack::MemoryLoader::new(files), ".").expect("loads");
+    let err = Engine::new(pack).expect_err("refused");
+    assert_eq!(err.code, "ratebook::pack::bad_decision");
+    assert!(err.message.contains("`period`, `charges` and `echo` are for declarative decisions"), "{}", err.message);
+}

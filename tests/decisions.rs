@@ -1,0 +1,97 @@
+//! The Portland adjustment and assistance decisions end to end: letters as
+//! insta snapshots for every example case, a full determination with its
+//! trace, and the CLI running them on the embedded pack.
+
+use ratebook::render::{Format, render};
+use ratebook::{Case, Engine, Options, Pack};
+
+fn portland() -> Engine {
+    Engine::new(Pack::portland().expect("the embedded pack loads")).expect("the embedded pack compiles")
+}
+
+fn example(name: &str) -> Case {
+    let path = format!("examples/cases/{name}.yaml");
+    Case::parse(&path, &std::fs::read_to_string(&path).expect("the example exists")).expect("parses")
+}
+
+/// The letter with the pack digest masked (it changes with every pack edit).
+fn letter(decision: &str, case: &str) -> String {
+    let engine = portland();
+    let det = engine
+        .decide(decision, &example(case), &Options::default())
+        .expect("decides");
+    render(&det, engine.pack(), Format::Letter).replace(&*det.pack.digest, "[digest]")
+}
+
+#[test]
+fn letters_for_every_decision() {
+    for (decision, case) in [
+        ("bill", "bill-fy2324"),
+        ("leak_adjustment", "leak-adjustment"),
+        ("leak_adjustment", "leak-adjustment-pending"),
+        ("billing_error_adjustment", "billing-error"),
+        ("crisis_voucher", "crisis-voucher"),
+        ("low_income_discount", "low-income-discount"),
+        ("high_usage", "high-usage"),
+        ("misread_correction", "misread-correction"),
+    ] {
+        insta::assert_snapshot!(format!("letter_{case}"), letter(decision, case));
+    }
+}
+
+#[test]
+fn a_letter_says_what_was_not_met_and_what_would_change_it() {
+    let text = letter("leak_adjustment", "leak-adjustment-pending");
+    assert!(text.contains("we are unable to approve it"), "{text}");
+    assert!(text.contains("What was not met:"), "{text}");
+    assert!(text.contains("The repair is completed by 2025-09-19."), "{text}");
+    assert!(text.contains("https://www.portland.gov/policies/administrative/revenue/adm-1403"), "{text}");
+    let approved = letter("leak_adjustment", "leak-adjustment");
+    assert!(approved.contains("A credit of $114.68 will be applied to your account."), "{approved}");
+    assert!(!approved.contains("What was not met"), "{approved}");
+}
+
+#[test]
+fn leak_adjustment_determination_snapshot() {
+    let det = portland()
+        .decide("leak_adjustment", &example("leak-adjustment"), &Options::default())
+        .expect("decides");
+    insta::assert_json_snapshot!(det, { ".pack.digest" => "[digest]" });
+}
+
+#[test]
+fn a_leak_credit_re_computes_the_bill_and_traces_it() {
+    let det = portland()
+        .decide("leak_adjustment", &example("leak-adjustment"), &Options::default())
+        .expect("decides");
+    let trace = serde_json::to_value(&det.trace).expect("json");
+    let evaluated: Vec<_> = trace
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|s| s["kind"] == "evaluated")
+        .collect();
+    assert_eq!(evaluated.len(), 2, "the bill as billed and as corrected");
+    // As billed: water 45 x 7.559 = 340.155 -> 340.16; sewer on the winter
+    // average, 12 x 12.69 = 152.28. As corrected: water 29.83 x 7.559 =
+    // 225.48497 -> 225.48; sewer still on the winter average.
+    assert_eq!(evaluated[0]["total"], "492.44");
+    assert_eq!(evaluated[1]["total"], "377.76");
+    assert_eq!(det.total.map(|t| t.to_string()).as_deref(), Some("-114.68"));
+}
+
+#[test]
+fn the_credit_needs_the_figures_of_the_leak_period_and_names_them() {
+    let mut case = example("leak-adjustment");
+    case.value["leak_bill"]["period"] = serde_json::json!({ "from": "2025-08-12", "to": "2025-11-12" });
+    case.value["leak_bill"]["bill_date"] = serde_json::json!("2025-11-18");
+    case.value["usage_history"] = serde_json::json!([{ "period": { "from": "2025-05-13", "to": "2025-08-12" }, "usage_ccf": 15 }]);
+    case.value["leak"]["first_notice"] = serde_json::json!("2025-11-20");
+    case.value["leak"]["repair_started"] = serde_json::json!("2025-11-21");
+    case.value["leak"]["repair_completed"] = serde_json::json!("2025-11-22");
+    case.value["application_date"] = serde_json::json!("2025-12-01");
+    let err = portland().decide("leak_adjustment", &case, &Options::default()).expect_err("a missing figure");
+    assert_eq!(err.code, "ratebook::params::unknown_value");
+    assert_eq!(err.exit_code(), 3);
+    assert!(err.missing.iter().any(|m| m.param == "water.volume_rate"), "{err:?}");
+}
