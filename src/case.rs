@@ -152,7 +152,10 @@ enum Kind {
     Enum(Vec<Arc<str>>),
     Set(Vec<Arc<str>>),
     Bool,
-    List { items: Box<Schema>, max: usize },
+    List {
+        items: Box<Schema>,
+        max: usize,
+    },
 }
 
 /// Most items a list input accepts unless its `max_items` says fewer.
@@ -376,7 +379,14 @@ impl Schema {
         let mut facts = smallvec::SmallVec::with_capacity(self.fields.len());
         let mut unknown: Vec<Problem> = Vec::new();
         let mut found: smallvec::SmallVec<[Option<&Value>; 16]> = smallvec::smallvec![None; self.fields.len()];
-        self.walk(value, &self.tree, prefix, &mut smallvec::SmallVec::new(), &mut found, &mut unknown);
+        self.walk(
+            value,
+            &self.tree,
+            prefix,
+            &mut smallvec::SmallVec::new(),
+            &mut found,
+            &mut unknown,
+        );
         for (f, v) in self.fields.iter().zip(found) {
             let path = || format!("{prefix}{}", f.path);
             match v.filter(|v| !v.is_null()) {
@@ -537,7 +547,11 @@ fn check_list(
             problems.push((
                 "ratebook::case::wrong_type",
                 at.clone(),
-                format!("`{at}`: expected a map of fields, got {} `{}`", type_name(item), short(item)),
+                format!(
+                    "`{at}`: expected a map of fields, got {} `{}`",
+                    type_name(item),
+                    short(item)
+                ),
             ));
             continue;
         }

@@ -716,12 +716,23 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             Fact::Date(d) if *d > period.from => {
                 let applies = *d < period.to;
                 let text = if applies {
-                    format!("{} applies from {d} (`{path}`); none for the days of this period before it.", c.label)
+                    format!(
+                        "{} applies from {d} (`{path}`); none for the days of this period before it.",
+                        c.label
+                    )
                 } else {
-                    format!("No {} for this period: it applies from {d} (`{path}`), after the period ends.", c.label.to_lowercase())
+                    format!(
+                        "No {} for this period: it applies from {d} (`{path}`), after the period ends.",
+                        c.label.to_lowercase()
+                    )
                 };
                 let rule = format!("{}.starts_on", c.id);
-                rec.reason(Arc::from(rule.as_str()), applies, Arc::from(text.as_str()), c.cite.clone());
+                rec.reason(
+                    Arc::from(rule.as_str()),
+                    applies,
+                    Arc::from(text.as_str()),
+                    c.cite.clone(),
+                );
                 if !applies {
                     return;
                 }
@@ -753,7 +764,16 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                 continue;
             };
             let exact = adjust(c, base * rate.value, scale);
-            push_line(c, rec, base, rate.value, exact, Period { from, to: l.to }, rate.source.clone(), None);
+            push_line(
+                c,
+                rec,
+                base,
+                rate.value,
+                exact,
+                Period { from, to: l.to },
+                rate.source.clone(),
+                None,
+            );
         }
         explain(c, rec);
         return;

@@ -110,7 +110,10 @@ impl Engine {
                     declaratives.insert(name.clone(), d.clone());
                     Compiled::Declarative(d)
                 }
-                DecisionSource { script: None, def: None } => continue,
+                DecisionSource {
+                    script: None,
+                    def: None,
+                } => continue,
             };
             decisions.insert(name.clone(), (Arc::from(name.as_str()), compiled));
         }
@@ -209,12 +212,16 @@ impl Engine {
             }
             None => (script::from_json(&case.value), None),
         };
-        let as_of = options.as_of.or_else(|| case.as_of()).or(default_as_of).ok_or_else(|| {
-            Error::input(
-                "ratebook::case::no_as_of",
-                "give the date of the determination with --as-of or `as_of:` in the case",
-            )
-        })?;
+        let as_of = options
+            .as_of
+            .or_else(|| case.as_of())
+            .or(default_as_of)
+            .ok_or_else(|| {
+                Error::input(
+                    "ratebook::case::no_as_of",
+                    "give the date of the determination with --as-of or `as_of:` in the case",
+                )
+            })?;
         let state = script::ScriptState {
             pack: self.pack.clone(),
             declaratives: self.declaratives.clone(),

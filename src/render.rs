@@ -264,7 +264,11 @@ pub fn letter(d: &Determination, pack: &Pack) -> String {
                 money_text(total)
             );
         } else if total.is_sign_negative() {
-            let _ = writeln!(o, "A credit of ${} will be applied to your account.", money_text(-total));
+            let _ = writeln!(
+                o,
+                "A credit of ${} will be applied to your account.",
+                money_text(-total)
+            );
         } else {
             let _ = writeln!(o, "A charge of ${} will be added to your account.", money_text(total));
         }
@@ -335,7 +339,12 @@ pub fn letter(d: &Determination, pack: &Pack) -> String {
         }
     }
     let mut cited: Vec<&str> = Vec::new();
-    for c in d.reasons.iter().map(|r| &*r.cite).chain(d.lines.iter().map(|l| l.cite())) {
+    for c in d
+        .reasons
+        .iter()
+        .map(|r| &*r.cite)
+        .chain(d.lines.iter().map(|l| l.cite()))
+    {
         if !c.is_empty() && !cited.contains(&c) {
             cited.push(c);
         }

@@ -181,7 +181,10 @@ fn decide(name: &str, case: Map) -> HostResult<Map> {
             m.insert("to".into(), Dynamic::from(l.to.to_string()));
             lines.push(Dynamic::from_map(m));
             let key: rhai::ImmutableString = l.id().as_ref().into();
-            let before = amounts.get(key.as_str()).and_then(|v| v.clone().try_cast::<Decimal>()).unwrap_or_default();
+            let before = amounts
+                .get(key.as_str())
+                .and_then(|v| v.clone().try_cast::<Decimal>())
+                .unwrap_or_default();
             amounts.insert(key.as_str().into(), Dynamic::from(before + l.amount));
         }
         st.rec.absorb(Arc::from(name), total, sub);
@@ -198,7 +201,9 @@ fn decide(name: &str, case: Map) -> HostResult<Map> {
 /// 10^digits. Returns `#{ usage, rollover }`.
 fn meter_usage(previous: Decimal, current: Decimal, digits: i64) -> HostResult<Map> {
     if !(1..=12).contains(&digits) {
-        return Err(host_err(format!("meter_usage: {digits} digits is not between 1 and 12")));
+        return Err(host_err(format!(
+            "meter_usage: {digits} digits is not between 1 and 12"
+        )));
     }
     let rollover = current < previous;
     let usage = if rollover {
@@ -221,7 +226,11 @@ fn line_changes(before: Map, after: Map) -> Array {
             .unwrap_or_default()
     };
     let field = |m: &Map, k: &str| m.get(k).cloned().unwrap_or(Dynamic::UNIT);
-    let num = |m: &Map, k: &str| m.get(k).and_then(|v| v.clone().try_cast::<Decimal>()).unwrap_or_default();
+    let num = |m: &Map, k: &str| {
+        m.get(k)
+            .and_then(|v| v.clone().try_cast::<Decimal>())
+            .unwrap_or_default()
+    };
     let after_lines: Vec<Map> = lines(&after).into_iter().filter_map(|l| l.try_cast::<Map>()).collect();
     let mut out = Array::new();
     for b in lines(&before).into_iter().filter_map(|l| l.try_cast::<Map>()) {
@@ -523,13 +532,7 @@ pub fn compile(engine: &rhai::Engine, file: &str, text: &str) -> Result<AST> {
 }
 
 /// Runs a compiled decision script against a case.
-pub fn run(
-    engine: &rhai::Engine,
-    ast: &AST,
-    file: &str,
-    facts: Dynamic,
-    state: ScriptState,
-) -> (Recorder, Result<()>) {
+pub fn run(engine: &rhai::Engine, ast: &AST, file: &str, facts: Dynamic, state: ScriptState) -> (Recorder, Result<()>) {
     let mut scope = Scope::new();
     scope.push_constant("facts", facts);
     scope.push_constant("as_of", state.as_of.to_string());

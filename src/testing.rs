@@ -189,7 +189,11 @@ fn run_case(engine: &Engine, file: &str, decision: &str, tc: &TestCase) -> CaseR
 /// Each named rule must be among the reasons, matching `passed` (or the
 /// partial reason given); a rule may appear once only.
 fn compare_requirements(reqs: &IndexMap<String, Value>, actual: &Value, diffs: &mut Vec<String>) {
-    let reasons = actual.get("reasons").and_then(Value::as_array).cloned().unwrap_or_default();
+    let reasons = actual
+        .get("reasons")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for (rule, want) in reqs {
         let found: Vec<&Value> = reasons
             .iter()

@@ -341,3 +341,101 @@ fn params_shows_the_rate_sheet_with_sources() {
         ]
     );
 }
+
+#[test]
+fn an_ineligible_decision_exits_0_and_says_what_would_change_it() {
+    let args = [
+        "decide",
+        "leak_adjustment",
+        "examples/cases/leak-adjustment-pending.yaml",
+    ];
+    let o = ratebook(&[&args[..], &["--format", "text"]].concat(), None);
+    assert_eq!(code(&o), 0, "a denial is a successful determination");
+    let text = stdout(&o);
+    assert!(text.contains(": ineligible"), "{text}");
+    assert!(
+        text.contains("→ would be met by: the repair is completed by 2025-09-19"),
+        "{text}"
+    );
+    let o = ratebook(&[&args[..], &["--format", "json"]].concat(), None);
+    let det: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let fixes: Vec<&str> = det["reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .filter_map(|r| r["fix"].as_str())
+        .collect();
+    assert_eq!(fixes.len(), 3, "{fixes:?}");
+    let o = ratebook(&[&args[..], &["--format", "markdown"]].concat(), None);
+    assert!(stdout(&o).contains("  - → would be met by: the repair is completed by 2025-09-19"));
+}
+
+#[test]
+fn every_adjustment_and_assistance_decision_runs_on_the_embedded_pack() {
+    for (decision, case, outcome) in [
+        ("leak_adjustment", "leak-adjustment", "eligible"),
+        ("billing_error_adjustment", "billing-error", "eligible"),
+        ("crisis_voucher", "crisis-voucher", "eligible"),
+        ("low_income_discount", "low-income-discount", "eligible"),
+        ("high_usage", "high-usage", "high"),
+        ("misread_correction", "misread-correction", "eligible"),
+    ] {
+        let path = format!("examples/cases/{case}.yaml");
+        let o = ratebook(&["decide", decision, &path, "--format", "json"], None);
+        assert_eq!(code(&o), 0, "{decision}: {}", String::from_utf8_lossy(&o.stderr));
+        let det: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+        assert_eq!(det["outcome"], outcome, "{decision}");
+        let o = ratebook(&["decide", decision, &path, "--format", "letter"], None);
+        assert!(stdout(&o).contains("Rules and policies cited:"), "{decision}");
+    }
+}
+
+#[test]
+fn a_bad_list_item_exits_2_naming_the_item() {
+    let case = "discount_enrolled: true\nbalance: 10\npaid_toward_bill: true\nrequest_date: 2025-01-15\nprior_vouchers: [ { date: 2024-13-01 } ]\n";
+    let o = ratebook(&["decide", "crisis_voucher", "-", "--format", "json"], Some(case));
+    assert_eq!(code(&o), 2);
+    let e = stderr_json(&o);
+    assert_eq!(e["error"]["code"], "ratebook::case::bad_date");
+    assert_eq!(e["error"]["locations"][0]["field"], "prior_vouchers[0].date");
+}
+
+#[test]
+fn an_eligibility_rule_with_a_missing_income_table_exits_3_naming_it() {
+    let case = "account: { class: residential }\ndwelling: single_family\nlives_at_property: true\npays_bill_directly: true\nhousehold_size: 3\nmonthly_income: 2000\napplication_date: 2025-10-01\n";
+    let o = ratebook(&["decide", "low_income_discount", "-", "--format", "json"], Some(case));
+    assert_eq!(code(&o), 3);
+    let e = stderr_json(&o);
+    let missing: Vec<&str> = e["error"]["missing"]
+        .as_array()
+        .expect("missing")
+        .iter()
+        .filter_map(|m| m["param"].as_str())
+        .collect();
+    assert_eq!(
+        missing,
+        ["low_income.tier1_monthly_limit", "low_income.tier2_monthly_limit"]
+    );
+    let o = ratebook(
+        &[
+            "decide",
+            "low_income_discount",
+            "-",
+            "--set",
+            "low_income.tier1_monthly_limit[3]@2025-07-01=5500",
+            "--set",
+            "low_income.tier2_monthly_limit[3]@2025-07-01=2750",
+            "--format",
+            "json",
+        ],
+        Some(case),
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let det: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(det["outputs"]["tier"], 2);
+    assert_eq!(
+        det["warnings"].as_array().map(Vec::len),
+        Some(2),
+        "supplied figures are flagged"
+    );
+}

@@ -45,9 +45,15 @@ fn a_letter_says_what_was_not_met_and_what_would_change_it() {
     assert!(text.contains("we are unable to approve it"), "{text}");
     assert!(text.contains("What was not met:"), "{text}");
     assert!(text.contains("The repair is completed by 2025-09-19."), "{text}");
-    assert!(text.contains("https://www.portland.gov/policies/administrative/revenue/adm-1403"), "{text}");
+    assert!(
+        text.contains("https://www.portland.gov/policies/administrative/revenue/adm-1403"),
+        "{text}"
+    );
     let approved = letter("leak_adjustment", "leak-adjustment");
-    assert!(approved.contains("A credit of $114.68 will be applied to your account."), "{approved}");
+    assert!(
+        approved.contains("A credit of $114.68 will be applied to your account."),
+        "{approved}"
+    );
     assert!(!approved.contains("What was not met"), "{approved}");
 }
 
@@ -85,12 +91,15 @@ fn the_credit_needs_the_figures_of_the_leak_period_and_names_them() {
     let mut case = example("leak-adjustment");
     case.value["leak_bill"]["period"] = serde_json::json!({ "from": "2025-08-12", "to": "2025-11-12" });
     case.value["leak_bill"]["bill_date"] = serde_json::json!("2025-11-18");
-    case.value["usage_history"] = serde_json::json!([{ "period": { "from": "2025-05-13", "to": "2025-08-12" }, "usage_ccf": 15 }]);
+    case.value["usage_history"] =
+        serde_json::json!([{ "period": { "from": "2025-05-13", "to": "2025-08-12" }, "usage_ccf": 15 }]);
     case.value["leak"]["first_notice"] = serde_json::json!("2025-11-20");
     case.value["leak"]["repair_started"] = serde_json::json!("2025-11-21");
     case.value["leak"]["repair_completed"] = serde_json::json!("2025-11-22");
     case.value["application_date"] = serde_json::json!("2025-12-01");
-    let err = portland().decide("leak_adjustment", &case, &Options::default()).expect_err("a missing figure");
+    let err = portland()
+        .decide("leak_adjustment", &case, &Options::default())
+        .expect_err("a missing figure");
     assert_eq!(err.code, "ratebook::params::unknown_value");
     assert_eq!(err.exit_code(), 3);
     assert!(err.missing.iter().any(|m| m.param == "water.volume_rate"), "{err:?}");

@@ -145,7 +145,11 @@ fn a_script_with_inputs_sees_typed_facts_with_defaults_and_its_as_of_date() {
             "as_of": "2024-01-31", "next_month": "2024-02-29", "usage": "15"
         })
     );
-    assert_eq!(det.as_of.to_string(), "2024-01-31", "the `as_of:` input is the default date");
+    assert_eq!(
+        det.as_of.to_string(),
+        "2024-01-31",
+        "the `as_of:` input is the default date"
+    );
 }
 
 #[test]
@@ -157,7 +161,14 @@ fn a_script_case_is_checked_and_every_problem_named_inside_lists() {
     .expect_err("refused");
     assert_eq!(err.exit_code(), 2);
     let fields: Vec<String> = err.locations.iter().filter_map(|l| l.field.clone()).collect();
-    for f in ["flag", "items[0].when", "items[0].n", "items[1]", "items[2].when", "items[2].kind"] {
+    for f in [
+        "flag",
+        "items[0].when",
+        "items[0].n",
+        "items[1]",
+        "items[2].when",
+        "items[2].kind",
+    ] {
         assert!(fields.iter().any(|x| x == f), "{f} not in {fields:?}: {}", err.message);
     }
     let err = run_default("typed", "flag: true\nday: 2024-01-31\nitems: [{n: 1, when: 2024-01-01}, {n: 1, when: 2024-01-01}, {n: 1, when: 2024-01-01}, {n: 1, when: 2024-01-01}]\n")
@@ -169,7 +180,11 @@ fn a_script_case_is_checked_and_every_problem_named_inside_lists() {
 fn a_rule_may_evaluate_only_declarative_decisions() {
     let err = run("calls_script", "usage: 1\n").expect_err("refused");
     assert_eq!(err.exit_code(), 3);
-    assert!(err.message.contains("`host_api` is not a declarative decision"), "{}", err.message);
+    assert!(
+        err.message.contains("`host_api` is not a declarative decision"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -186,5 +201,10 @@ fn a_script_decision_definition_may_not_declare_charges() {
     let pack = Pack::load(&ratebook::pack::MemoryLoader::new(files), ".").expect("loads");
     let err = Engine::new(pack).expect_err("refused");
     assert_eq!(err.code, "ratebook::pack::bad_decision");
-    assert!(err.message.contains("`period`, `charges` and `echo` are for declarative decisions"), "{}", err.message);
+    assert!(
+        err.message
+            .contains("`period`, `charges` and `echo` are for declarative decisions"),
+        "{}",
+        err.message
+    );
 }
