@@ -56,6 +56,8 @@ pub enum Qty {
     Param(ParamId),
     /// The least of the present values (absent optional fields are skipped).
     Min(Vec<Qty>),
+    /// The first present value (a field standing in for another when given).
+    First(Vec<Qty>),
     Divide(Box<Qty>, Decimal),
     Cases(Vec<(Cond, Qty)>, Box<Qty>),
     /// The amounts of earlier lines (one credit line per referenced line).
@@ -289,6 +291,16 @@ impl Ctx<'_> {
                         }
                         Ok((Qty::Min(qs), format!("lesser of {}", ts.join(" and "))))
                     }
+                    ("first", Value::Array(items)) if !items.is_empty() => {
+                        let mut qs = Vec::new();
+                        let mut ts = Vec::new();
+                        for it in items {
+                            let (q, t) = self.qty(it, params)?;
+                            qs.push(q);
+                            ts.push(t);
+                        }
+                        Ok((Qty::First(qs), format!("the first given of {}", ts.join(", "))))
+                    }
                     ("divide", Value::Array(items)) => match items.as_slice() {
                         [a, b @ (Value::String(_) | Value::Number(_))] => {
                             let text = match b {
@@ -357,7 +369,9 @@ impl Ctx<'_> {
                     }
                     _ => Err(self.err(
                         "ratebook::pack::bad_quantity",
-                        format!("unknown quantity `{op}`; use a field, a number, param, min, divide, cases or lines"),
+                        format!(
+                            "unknown quantity `{op}`; use a field, a number, param, min, first, divide, cases or lines"
+                        ),
                     )),
                 }
             }
@@ -617,11 +631,33 @@ fn eval_qty(
                 {
                     continue;
                 }
+                if let Qty::First(first) = q
+                    && first
+                        .iter()
+                        .all(|t| matches!(t, Qty::Field(f, _) if !facts.get(*f).is_present()))
+                {
+                    continue;
+                }
                 let v = eval_qty(q, facts, store, rec, date, line, basis)?;
                 best = Some(best.map_or(v, |b| b.min(v)));
             }
             basis.lesser = true;
             best
+        }
+        Qty::First(qs) => {
+            // Absent optional fields are passed over; the last term decides
+            // (and reports itself absent) when none before it is given.
+            let last = qs.len().saturating_sub(1);
+            for (i, q) in qs.iter().enumerate() {
+                if i < last
+                    && let Qty::Field(f, _) = q
+                    && !facts.get(*f).is_present()
+                {
+                    continue;
+                }
+                return eval_qty(q, facts, store, rec, date, line, basis);
+            }
+            None
         }
         Qty::Divide(a, d) => {
             basis.divisor = Some(*d);
