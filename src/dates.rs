@@ -1,6 +1,7 @@
 //! Dates and service periods: parsing, day counts, and business days on a
 //! pack's calendar. Pure; never reads the clock.
 
+use std::sync::Arc;
 use chrono::{Datelike, NaiveDate, Weekday};
 
 /// Parses an ISO date (`2024-05-12`).
@@ -32,34 +33,77 @@ impl Period {
     }
 }
 
-/// Non-working days: weekends plus the pack's listed holidays.
+/// A day the City's offices are closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holiday {
+    pub date: NaiveDate,
+    pub name: Arc<str>,
+}
+
+/// Non-working days: weekends plus the pack's listed holidays. Holidays are
+/// dated pack data with a source and a status; where the list says which
+/// dates it covers, a business-day count that reaches outside them cannot be
+/// made (the holidays of that year are not in the pack).
 #[derive(Debug, Clone, Default)]
 pub struct Calendar {
-    pub holidays: Vec<NaiveDate>,
+    /// Sorted by date.
+    pub holidays: Vec<Holiday>,
+    /// The first and last dates the holiday list covers, when it says so.
+    pub covers: Option<(NaiveDate, NaiveDate)>,
+    /// Whether the list is the City's own (`published`) or an `assumed` one.
+    pub assumed: bool,
+    pub source: Arc<str>,
+}
+
+/// A business-day count: the date reached and the holidays passed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessDays<'a> {
+    pub date: NaiveDate,
+    pub skipped: Vec<&'a Holiday>,
 }
 
 impl Calendar {
-    pub fn is_business_day(&self, d: NaiveDate) -> bool {
-        !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) && self.holidays.binary_search(&d).is_err()
+    fn holiday(&self, d: NaiveDate) -> Option<&Holiday> {
+        self.holidays
+            .binary_search_by_key(&d, |h| h.date)
+            .ok()
+            .and_then(|i| self.holidays.get(i))
     }
 
-    /// The date `n` business days after `d` (n >= 0); `d` itself is not counted.
-    pub fn add_business_days(&self, d: NaiveDate, n: i64) -> Option<NaiveDate> {
+    fn covered(&self, d: NaiveDate) -> bool {
+        self.covers.is_none_or(|(from, to)| from <= d && d <= to)
+    }
+
+    /// Whether `d` is a business day; `Err(d)` when the pack's holiday list
+    /// does not cover it.
+    pub fn is_business_day(&self, d: NaiveDate) -> Result<bool, NaiveDate> {
+        if !self.covered(d) {
+            return Err(d);
+        }
+        Ok(!matches!(d.weekday(), Weekday::Sat | Weekday::Sun) && self.holiday(d).is_none())
+    }
+
+    /// The date `n` business days after `d` (n >= 0; `d` itself is not
+    /// counted), with the holidays passed over; `Err(day)` with the first day
+    /// the holiday list does not cover, or the date range's end.
+    pub fn add_business_days(&self, d: NaiveDate, n: i64) -> Result<BusinessDays<'_>, NaiveDate> {
         let mut day = d;
         let mut left = n.max(0);
-        // A bounded walk: at most 7 calendar days per business day plus holidays.
-        let mut guard = n.max(0).saturating_mul(7).saturating_add(400);
+        let mut skipped = Vec::new();
         while left > 0 {
-            day = day.succ_opt()?;
-            guard -= 1;
-            if guard <= 0 {
-                return None;
+            day = day.succ_opt().ok_or(day)?;
+            if !self.covered(day) {
+                return Err(day);
             }
-            if self.is_business_day(day) {
-                left -= 1;
+            if matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+                continue;
+            }
+            match self.holiday(day) {
+                Some(h) => skipped.push(h),
+                None => left -= 1,
             }
         }
-        Some(day)
+        Ok(BusinessDays { date: day, skipped })
     }
 }
 
@@ -96,10 +140,22 @@ mod tests {
     #[test]
     fn business_days_skip_weekends_and_holidays() {
         let cal = Calendar {
-            holidays: vec![parse_date("2024-07-04").unwrap()],
+            holidays: vec![Holiday {
+                date: parse_date("2024-07-04").unwrap(),
+                name: Arc::from("Independence Day"),
+            }],
+            covers: Some((parse_date("2024-01-01").unwrap(), parse_date("2024-12-31").unwrap())),
+            ..Calendar::default()
         };
         // Wed 2024-07-03 + 3 business days: Fri 5, Mon 8, Tue 9 (Thu 4 is a holiday).
-        let d = cal.add_business_days(parse_date("2024-07-03").unwrap(), 3).unwrap();
-        assert_eq!(d, parse_date("2024-07-09").unwrap());
+        let r = cal.add_business_days(parse_date("2024-07-03").unwrap(), 3).unwrap();
+        assert_eq!(r.date, parse_date("2024-07-09").unwrap());
+        assert_eq!(r.skipped.len(), 1);
+        // Counting into a year the list does not cover cannot be done.
+        assert_eq!(
+            cal.add_business_days(parse_date("2024-12-30").unwrap(), 3),
+            Err(parse_date("2025-01-01").unwrap())
+        );
+        assert_eq!(cal.is_business_day(parse_date("2024-07-04").unwrap()), Ok(false));
     }
 }

@@ -603,6 +603,13 @@ impl Recorder {
         }
     }
 
+    /// Warns unless the same warning was already given.
+    pub fn warn_once(&mut self, code: &'static str, message: String) {
+        if !self.warnings.iter().any(|w| w.code == code && w.message == message) {
+            self.warn(code, message);
+        }
+    }
+
     pub fn warn(&mut self, code: &'static str, message: String) {
         self.warnings.push(Warning {
             code,

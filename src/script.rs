@@ -9,7 +9,7 @@
 //! so one compiled engine serves every thread.
 
 use crate::case::{Case, Fact, Facts, Schema};
-use crate::dates::{Calendar, Period, parse_date};
+use crate::dates::{Period, parse_date};
 use crate::determination::{Event, Line, LineText, Recorder, display_quantity, line_amount};
 use crate::error::{Error, ErrorKind, Location, Result};
 use crate::money::{round_half_up, round_money};
@@ -403,11 +403,65 @@ fn periods(from: &str, to: &str, names: Array) -> HostResult<Array> {
     })
 }
 
-fn calendar_op(f: impl FnOnce(&Calendar) -> Option<NaiveDate>) -> HostResult<String> {
+/// Records that a business-day count reached a day the pack's holiday list
+/// does not cover: a missing figure, like an unknown parameter.
+fn holidays_missing(st: &mut ScriptState, day: NaiveDate) {
+    use chrono::Datelike;
+    let figure = crate::error::MissingFigure {
+        param: "calendar.holidays".into(),
+        key: Some(day.year().to_string()),
+        date: day,
+        source: format!(
+            "the City's holiday schedule for {} (calendar.holidays in pack.yaml)",
+            day.year()
+        ),
+    };
+    if !st.rec.missing.contains(&figure) {
+        st.rec.missing.push(figure);
+    }
+}
+
+/// `n` business days after `d` on the pack's calendar; holidays passed over
+/// are traced, and warned about once each when the list is assumed.
+fn add_business_days(d: &str, n: i64) -> HostResult<String> {
+    let d = date_arg(d)?;
     with_state(|st| {
-        f(&st.pack.calendar)
-            .map(|d| d.to_string())
-            .ok_or_else(|| host_err("date out of range"))
+        let pack = st.pack.clone();
+        let cal = &pack.calendar;
+        match cal.add_business_days(d, n) {
+            Ok(r) => {
+                for h in r.skipped {
+                    let text = format!("{} ({}) is not a business day", h.date, h.name);
+                    if cal.assumed {
+                        st.rec.warn_once(
+                            "ratebook::calendar::assumed_holiday",
+                            format!("{text}: an assumed holiday, not from the City's own list ({})", cal.source),
+                        );
+                    }
+                    st.rec.event(|| Event::Note { text });
+                }
+                Ok(r.date.to_string())
+            }
+            Err(day) => {
+                holidays_missing(st, day);
+                // A placeholder: the determination fails listing the figure.
+                Ok(d.to_string())
+            }
+        }
+    })
+}
+
+fn is_business_day(d: &str) -> HostResult<bool> {
+    let d = date_arg(d)?;
+    with_state(|st| {
+        let pack = st.pack.clone();
+        match pack.calendar.is_business_day(d) {
+            Ok(b) => Ok(b),
+            Err(day) => {
+                holidays_missing(st, day);
+                Ok(false)
+            }
+        }
     })
 }
 
@@ -498,14 +552,8 @@ pub fn engine(limits: &Limits) -> rhai::Engine {
         };
         r.map(|d| d.to_string()).ok_or_else(|| host_err("date out of range"))
     });
-    e.register_fn("add_business_days", |a: &str, n: i64| -> HostResult<String> {
-        let d = date_arg(a)?;
-        calendar_op(|c| c.add_business_days(d, n))
-    });
-    e.register_fn("is_business_day", |a: &str| -> HostResult<bool> {
-        let d = date_arg(a)?;
-        with_state(|st| Ok(st.pack.calendar.is_business_day(d)))
-    });
+    e.register_fn("add_business_days", add_business_days);
+    e.register_fn("is_business_day", is_business_day);
     e
 }
 

@@ -45,9 +45,51 @@ pub struct RawRounding {
 #[serde(deny_unknown_fields)]
 pub struct RawCalendar {
     #[serde(default)]
-    pub holidays: Vec<String>,
+    pub holidays: RawHolidays,
     #[serde(default)]
     pub fiscal_year_starts: Option<String>,
+}
+
+/// Holidays: a plain list of dates, or a dated list with its source,
+/// status and the dates it covers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawHolidays {
+    Dates(Vec<String>),
+    Listed(RawHolidayList),
+}
+
+impl Default for RawHolidays {
+    fn default() -> Self {
+        RawHolidays::Dates(Vec::new())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHolidayList {
+    /// `published` (the City's own list) or `assumed`.
+    pub status: String,
+    pub source: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// First and last dates the list covers (YYYY-MM-DD).
+    pub covers: RawRange,
+    pub dates: Vec<RawHoliday>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRange {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHoliday {
+    pub date: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -9,7 +9,7 @@ mod loader;
 
 pub use loader::{Files, FolderLoader, Loader, MemoryLoader, embedded_portland, read_folder};
 
-use crate::dates::{Calendar, parse_date};
+use crate::dates::{Calendar, Holiday, parse_date};
 use crate::error::{Error, ErrorKind, Location, Result};
 use crate::money::parse_decimal;
 use crate::params::{DatedValue, Figure, ParamStore, Parameter, Shape, Status, Tier, ValueData};
@@ -306,19 +306,59 @@ fn digest(files: &Files, base: Option<&str>) -> String {
 }
 
 fn calendar(raw: &RawCalendar) -> Result<Calendar> {
-    let mut holidays = Vec::new();
-    for h in &raw.holidays {
-        let d = parse_date(h).ok_or_else(|| {
+    let date = |h: &str| {
+        parse_date(h).ok_or_else(|| {
             Error::pack(
                 "ratebook::pack::bad_date",
                 format!("pack.yaml: holiday `{h}` is not a date (YYYY-MM-DD)"),
             )
             .at(Location::field("pack.yaml", "calendar.holidays"))
-        })?;
-        holidays.push(d);
+        })
+    };
+    let mut cal = Calendar::default();
+    match &raw.holidays {
+        RawHolidays::Dates(dates) => {
+            for h in dates {
+                cal.holidays.push(Holiday {
+                    date: date(h)?,
+                    name: Arc::from("holiday"),
+                });
+            }
+        }
+        RawHolidays::Listed(list) => {
+            cal.assumed = match list.status.as_str() {
+                "published" => false,
+                "assumed" => true,
+                other => {
+                    return Err(Error::pack(
+                        "ratebook::pack::bad_status",
+                        format!("pack.yaml: holiday list status `{other}` is not `published` or `assumed`"),
+                    )
+                    .at(Location::field("pack.yaml", "calendar.holidays.status")));
+                }
+            };
+            cal.source = Arc::from(list.source.as_str());
+            let (from, to) = (date(&list.covers.from)?, date(&list.covers.to)?);
+            for h in &list.dates {
+                let d = date(&h.date)?;
+                if d < from || d > to {
+                    return Err(Error::pack(
+                        "ratebook::pack::bad_date",
+                        format!("pack.yaml: holiday {d} ({}) is outside the dates the list covers, {from} to {to}", h.name),
+                    )
+                    .at(Location::field("pack.yaml", "calendar.holidays.dates")));
+                }
+                cal.holidays.push(Holiday {
+                    date: d,
+                    name: Arc::from(h.name.as_str()),
+                });
+            }
+            cal.covers = Some((from, to));
+        }
     }
-    holidays.sort();
-    Ok(Calendar { holidays })
+    cal.holidays.sort_by_key(|h| h.date);
+    cal.holidays.dedup_by_key(|h| h.date);
+    Ok(cal)
 }
 
 fn limits(raw: &RawLimits) -> Result<Limits> {
