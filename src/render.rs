@@ -294,11 +294,28 @@ pub fn letter(d: &Determination, pack: &Pack) -> String {
             let _ = writeln!(o, "  - ${} due {}", text("amount"), text("due"));
         }
     }
+    if let Some(steps) = d.outputs.get("timeline").and_then(|v| v.as_array())
+        && !steps.is_empty()
+    {
+        let _ = writeln!(o, "\nIf the balance is not paid:");
+        for s in steps {
+            let text = |k: &str| s.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let when = match text("date") {
+                d if d.is_empty() => "later".to_string(),
+                d => format!("from {d}"),
+            };
+            let fee = match text("fee") {
+                f if f.is_empty() => String::new(),
+                f => format!(", ${f}"),
+            };
+            let _ = writeln!(o, "  - {when}: {}{fee} ({})", text("what"), text("cite"));
+        }
+    }
     let (met, unmet): (Vec<_>, Vec<_>) = d.reasons.iter().partition(|r| r.passed);
     let (met_heading, unmet_heading) = if is_bill {
         ("What applies:", "What does not apply to this account:")
     } else if !matches!(d.outcome.as_str(), "eligible" | "ineligible") {
-        ("What we found:", "What we could not establish:")
+        ("What we found:", "What is not met:")
     } else if unmet.is_empty() {
         ("The rules that apply:", "")
     } else {

@@ -67,8 +67,25 @@ fn dec(d: &Dynamic) -> HostResult<Decimal> {
     Err(host_err(format!("expected a number, got {}", d.type_name())))
 }
 
+/// How a script reads a figure the pack has as `unknown`.
+#[derive(Clone, Copy)]
+enum IfUnknown {
+    /// The determination fails listing it (the script goes on with a zero
+    /// placeholder so every missing figure is found).
+    Fail,
+    /// The script gets `()` and the determination warns that the figure is
+    /// not in the pack (for a figure the result does not depend on, such as
+    /// the amount of a fee on a notice whose date is the question).
+    Unit,
+}
+
 fn read_param(name: &str, key: Option<&str>, date: Option<NaiveDate>) -> HostResult<Dynamic> {
+    read_figure(name, key, date, IfUnknown::Fail)
+}
+
+fn read_figure(name: &str, key: Option<&str>, date: Option<NaiveDate>, if_unknown: IfUnknown) -> HostResult<Dynamic> {
     with_state(|st| {
+        let before = st.rec.missing.len();
         let store: &ParamStore = &st.pack.params;
         let id = store
             .id(name)
@@ -83,13 +100,23 @@ fn read_param(name: &str, key: Option<&str>, date: Option<NaiveDate>) -> HostRes
             })?),
             _ => None,
         };
-        match st.rec.param(store, id, key, at, None) {
-            Some(r) => Ok(Dynamic::from(r.value)),
+        match (st.rec.param(store, id, key, at, None), if_unknown) {
+            (Some(r), _) => Ok(Dynamic::from(r.value)),
             // The missing figure is recorded and the script goes on with a
             // zero placeholder, so that every missing figure is found; the
             // determination then fails listing them all (its result is
             // never used).
-            None => Ok(Dynamic::from(Decimal::ZERO)),
+            (None, IfUnknown::Fail) => Ok(Dynamic::from(Decimal::ZERO)),
+            (None, IfUnknown::Unit) => {
+                let missing: Vec<_> = st.rec.missing.drain(before..).collect();
+                for m in missing {
+                    st.rec.warn_once(
+                        "ratebook::params::unknown_not_used",
+                        format!("{m}: not in this pack, so it is shown as unknown; the result does not depend on it"),
+                    );
+                }
+                Ok(Dynamic::UNIT)
+            }
         }
     })
 }
@@ -487,6 +514,9 @@ pub fn engine(limits: &Limits) -> rhai::Engine {
     e.register_fn("param_at", |n: &str, d: &str| read_param(n, None, Some(date_arg(d)?)));
     e.register_fn("param_at", |n: &str, k: &str, d: &str| {
         read_param(n, Some(k), Some(date_arg(d)?))
+    });
+    e.register_fn("param_or_unknown", |n: &str, d: &str| {
+        read_figure(n, None, Some(date_arg(d)?), IfUnknown::Unit)
     });
     e.register_fn("periods", periods);
     e.register_fn("add_line", add_line);
