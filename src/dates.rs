@@ -1,8 +1,8 @@
 //! Dates and service periods: parsing, day counts, and business days on a
 //! pack's calendar. Pure; never reads the clock.
 
-use std::sync::Arc;
 use chrono::{Datelike, NaiveDate, Weekday};
+use std::sync::Arc;
 
 /// Parses an ISO date (`2024-05-12`).
 pub fn parse_date(text: &str) -> Option<NaiveDate> {

@@ -462,7 +462,10 @@ fn add_business_days(d: &str, n: i64) -> HostResult<String> {
                     if cal.assumed {
                         st.rec.warn_once(
                             "ratebook::calendar::assumed_holiday",
-                            format!("{text}: an assumed holiday, not from the City's own list ({})", cal.source),
+                            format!(
+                                "{text}: an assumed holiday, not from the City's own list ({})",
+                                cal.source
+                            ),
                         );
                     }
                     st.rec.event(|| Event::Note { text });

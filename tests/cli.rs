@@ -438,3 +438,81 @@ fn an_eligibility_rule_with_a_missing_income_table_exits_3_naming_it() {
         "supplied figures are flagged"
     );
 }
+
+#[test]
+fn arrangements_collections_and_deferrals_run_from_the_cli() {
+    let o = ratebook(
+        &[
+            "decide",
+            "payment_arrangement",
+            "examples/cases/payment-arrangement.yaml",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let det: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let plan = det["outputs"]["payment_plan"].as_array().expect("a schedule");
+    let sum: rust_decimal::Decimal = plan
+        .iter()
+        .map(|p| {
+            p["amount"]
+                .as_str()
+                .expect("text")
+                .parse::<rust_decimal::Decimal>()
+                .expect("a decimal")
+        })
+        .sum();
+    assert_eq!(sum.to_string(), "287.45", "the installments sum to the balance");
+
+    let o = ratebook(
+        &[
+            "decide",
+            "collection_action",
+            "examples/cases/collection-action.yaml",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0);
+    let det: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(det["outcome"], "action_due");
+    assert_eq!(det["outputs"]["next_action"]["action"], "urgent");
+    assert!(
+        det["outputs"]["next_action"]["fee"].is_null(),
+        "the FY25-26 fee is not in the pack"
+    );
+
+    let o = ratebook(
+        &[
+            "decide",
+            "payment_deferral",
+            "examples/cases/payment-deferral.yaml",
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 3, "the Safety Net's terms are unknown");
+    assert_eq!(stderr_json(&o)["error"]["missing"].as_array().map(Vec::len), Some(4));
+    let o = ratebook(
+        &[
+            "decide",
+            "payment_deferral",
+            "examples/cases/payment-deferral.yaml",
+            "--pack",
+            "tests/packs/safety_net",
+            "--format",
+            "letter",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout(&o).contains("may be deferred until 2025-05-10"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -34,6 +34,8 @@ fn letters_for_every_decision() {
         ("low_income_discount", "low-income-discount"),
         ("high_usage", "high-usage"),
         ("misread_correction", "misread-correction"),
+        ("collection_action", "collection-action"),
+        ("payment_arrangement", "payment-arrangement"),
     ] {
         insta::assert_snapshot!(format!("letter_{case}"), letter(decision, case));
     }
@@ -103,4 +105,73 @@ fn the_credit_needs_the_figures_of_the_leak_period_and_names_them() {
     assert_eq!(err.code, "ratebook::params::unknown_value");
     assert_eq!(err.exit_code(), 3);
     assert!(err.missing.iter().any(|m| m.param == "water.volume_rate"), "{err:?}");
+}
+
+#[test]
+fn the_safety_net_refuses_until_its_terms_are_filled_in_and_then_decides() {
+    let err = portland()
+        .decide("payment_deferral", &example("payment-deferral"), &Options::default())
+        .expect_err("the terms are unknown");
+    assert_eq!(err.exit_code(), 3);
+    let missing: Vec<&str> = err.missing.iter().map(|m| m.param.as_str()).collect();
+    assert_eq!(
+        missing,
+        [
+            "safety_net.min_income_drop_pct",
+            "safety_net.max_deferral_months",
+            "safety_net.max_amount",
+            "safety_net.months_between"
+        ]
+    );
+    let overlay = Engine::new(Pack::load(&ratebook::pack::FolderLoader, "tests/packs/safety_net").expect("loads"))
+        .expect("compiles");
+    let det = overlay
+        .decide("payment_deferral", &example("payment-deferral"), &Options::default())
+        .expect("decides");
+    let text = render(&det, overlay.pack(), Format::Letter).replace(&*det.pack.digest, "[digest]");
+    insta::assert_snapshot!("letter_payment-deferral", text);
+}
+
+#[test]
+fn a_collection_timeline_lists_every_step_left_with_dates_fees_and_citations() {
+    let engine = portland();
+    let mut case = example("collection-action");
+    case.value["bill_date"] = serde_json::json!("2019-03-01");
+    case.value["date"] = serde_json::json!("2019-03-10");
+    case.value["payments"] = serde_json::json!([]);
+    case.value["notices"] = serde_json::json!([]);
+    case.value["owner_notified_date"] = serde_json::json!("2019-03-25");
+    let det = engine
+        .decide("collection_action", &case, &Options::default())
+        .expect("decides");
+    let timeline = serde_json::to_value(&det.outputs["timeline"]).expect("json");
+    let steps: Vec<(String, String, String)> = timeline
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|s| {
+            (
+                s["action"].as_str().unwrap_or_default().to_string(),
+                s["date"].as_str().unwrap_or_default().to_string(),
+                s["fee"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("carrying_charge", "2019-03-29", "3.10"),
+        ("reminder", "2019-04-05", "5.00"),
+        ("urgent", "2019-04-12", "15.00"),
+        ("last_chance", "2019-04-19", "30.00"),
+        ("shutoff_authorization", "2019-04-26", "105.00"),
+    ];
+    assert_eq!(
+        steps,
+        want.map(|(a, d, f)| (a.to_string(), d.to_string(), f.to_string()))
+    );
+    let letter = render(&det, engine.pack(), Format::Letter);
+    assert!(letter.contains("If the balance is not paid:"), "{letter}");
+    assert!(
+        letter.contains("  - from 2019-04-26: shut-off authorization with its late fee, $105.00 (PCC 21.16.040)"),
+        "{letter}"
+    );
 }

@@ -344,7 +344,10 @@ fn calendar(raw: &RawCalendar) -> Result<Calendar> {
                 if d < from || d > to {
                     return Err(Error::pack(
                         "ratebook::pack::bad_date",
-                        format!("pack.yaml: holiday {d} ({}) is outside the dates the list covers, {from} to {to}", h.name),
+                        format!(
+                            "pack.yaml: holiday {d} ({}) is outside the dates the list covers, {from} to {to}",
+                            h.name
+                        ),
                     )
                     .at(Location::field("pack.yaml", "calendar.holidays.dates")));
                 }
