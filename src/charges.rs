@@ -259,6 +259,18 @@ impl Ctx<'_> {
         })
     }
 
+    /// Several quantities, with their texts.
+    fn qty_list(&self, items: &[Value], params: &mut Vec<ParamId>) -> Result<(Vec<Qty>, Vec<String>)> {
+        let mut qs = Vec::with_capacity(items.len());
+        let mut ts = Vec::with_capacity(items.len());
+        for it in items {
+            let (q, t) = self.qty(it, params)?;
+            qs.push(q);
+            ts.push(t);
+        }
+        Ok((qs, ts))
+    }
+
     fn qty(&self, v: &Value, params: &mut Vec<ParamId>) -> Result<(Qty, String)> {
         match v {
             Value::String(s) => {
@@ -282,23 +294,11 @@ impl Ctx<'_> {
                         Ok((Qty::Param(id), name.clone()))
                     }
                     ("min", Value::Array(items)) if !items.is_empty() => {
-                        let mut qs = Vec::new();
-                        let mut ts = Vec::new();
-                        for it in items {
-                            let (q, t) = self.qty(it, params)?;
-                            qs.push(q);
-                            ts.push(t);
-                        }
+                        let (qs, ts) = self.qty_list(items, params)?;
                         Ok((Qty::Min(qs), format!("lesser of {}", ts.join(" and "))))
                     }
                     ("first", Value::Array(items)) if !items.is_empty() => {
-                        let mut qs = Vec::new();
-                        let mut ts = Vec::new();
-                        for it in items {
-                            let (q, t) = self.qty(it, params)?;
-                            qs.push(q);
-                            ts.push(t);
-                        }
+                        let (qs, ts) = self.qty_list(items, params)?;
                         Ok((Qty::First(qs), format!("the first given of {}", ts.join(", "))))
                     }
                     ("divide", Value::Array(items)) => match items.as_slice() {
