@@ -16,7 +16,9 @@ use std::sync::Arc;
 /// A case as given: a JSON value (YAML is read into the same shape).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Case {
-    pub value: Value,
+    /// Shared, so a determination carries the case it was made on without
+    /// copying it.
+    pub value: Arc<Value>,
     /// Where the case came from, for error locations (`case.yaml`, `-`, `row 12`).
     pub name: String,
 }
@@ -64,21 +66,26 @@ impl Case {
             .at(Location::file(name)));
         }
         Ok(Case {
-            value,
+            value: Arc::new(value),
             name: name.to_string(),
         })
     }
 
     pub fn from_value(name: &str, value: Value) -> Case {
         Case {
-            value,
+            value: Arc::new(value),
             name: name.to_string(),
         }
     }
 
+    /// The case to change (copied first if a determination shares it).
+    pub fn value_mut(&mut self) -> &mut Value {
+        Arc::make_mut(&mut self.value)
+    }
+
     /// The value at a dotted path (`account.class`).
     pub fn get(&self, path: &str) -> Option<&Value> {
-        let mut v = &self.value;
+        let mut v: &Value = &self.value;
         for seg in path.split('.') {
             v = v.get(seg)?;
         }

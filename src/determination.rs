@@ -353,6 +353,13 @@ pub struct Determination {
     pub reasons: Vec<Arc<Reason>>,
     pub trace: Vec<TraceStep>,
     pub warnings: Vec<Warning>,
+    /// The case as given: with the pack, `as_of` and `set` it is everything
+    /// needed to make the determination again (`ratebook replay`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case: Option<Arc<serde_json::Value>>,
+    /// Figures supplied for the evaluation (`--set`), as given.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub set: Arc<[String]>,
 }
 
 impl Determination {
@@ -642,6 +649,8 @@ impl Recorder {
             reasons: self.reasons,
             trace: self.trace,
             warnings: self.warnings,
+            case: None,
+            set: Arc::from([]),
         }
     }
 }

@@ -75,6 +75,8 @@ pub struct Engine {
     rhai: rhai::Engine,
     decisions: BTreeMap<String, (Arc<str>, Compiled)>,
     declaratives: Arc<Declaratives>,
+    /// Figures supplied for this engine (`--set`), as `PARAM[KEY]@DATE=VALUE`.
+    overrides: Arc<[String]>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -122,6 +124,7 @@ impl Engine {
             rhai,
             decisions,
             declaratives: Arc::new(declaratives),
+            overrides: Arc::from([]),
         })
     }
 
@@ -132,7 +135,14 @@ impl Engine {
         for o in overrides {
             pack.params.supply(o)?;
         }
-        Engine::new(pack)
+        let mut engine = Engine::new(pack)?;
+        engine.overrides = overrides.iter().map(|o| o.to_string()).collect();
+        Ok(engine)
+    }
+
+    /// The figures supplied for this engine (`--set`).
+    pub fn overrides(&self) -> &[String] {
+        &self.overrides
     }
 
     pub fn pack(&self) -> &Pack {
@@ -168,12 +178,15 @@ impl Engine {
             )
             .with_help(format!("{near}decisions in this pack: {}", known.join(", "))));
         };
-        match compiled {
+        let mut det = match compiled {
             Compiled::Declarative(d) => self.decide_declarative(name, d, case, options),
             Compiled::Script { file, ast, schema } => {
                 self.decide_script(name, file, ast, schema.as_ref(), case, options)
             }
-        }
+        }?;
+        det.case = Some(Arc::clone(&case.value));
+        det.set = Arc::clone(&self.overrides);
+        Ok(det)
     }
 
     fn decide_declarative(

@@ -267,6 +267,20 @@ pub struct Override {
     pub value: Decimal,
 }
 
+impl std::fmt::Display for Override {
+    /// The `--set` text: `PARAM[KEY]@DATE=VALUE`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.param)?;
+        if let Some(k) = &self.key {
+            write!(f, "[{k}]")?;
+        }
+        if let Some(d) = self.from {
+            write!(f, "@{d}")?;
+        }
+        write!(f, "={}", self.value)
+    }
+}
+
 impl ParamStore {
     /// Applies a supplied figure. Its status is `supplied`, so every
     /// determination that uses it says so.

@@ -91,14 +91,14 @@ fn a_leak_credit_re_computes_the_bill_and_traces_it() {
 #[test]
 fn the_credit_needs_the_figures_of_the_leak_period_and_names_them() {
     let mut case = example("leak-adjustment");
-    case.value["leak_bill"]["period"] = serde_json::json!({ "from": "2025-08-12", "to": "2025-11-12" });
-    case.value["leak_bill"]["bill_date"] = serde_json::json!("2025-11-18");
-    case.value["usage_history"] =
+    case.value_mut()["leak_bill"]["period"] = serde_json::json!({ "from": "2025-08-12", "to": "2025-11-12" });
+    case.value_mut()["leak_bill"]["bill_date"] = serde_json::json!("2025-11-18");
+    case.value_mut()["usage_history"] =
         serde_json::json!([{ "period": { "from": "2025-05-13", "to": "2025-08-12" }, "usage_ccf": 15 }]);
-    case.value["leak"]["first_notice"] = serde_json::json!("2025-11-20");
-    case.value["leak"]["repair_started"] = serde_json::json!("2025-11-21");
-    case.value["leak"]["repair_completed"] = serde_json::json!("2025-11-22");
-    case.value["application_date"] = serde_json::json!("2025-12-01");
+    case.value_mut()["leak"]["first_notice"] = serde_json::json!("2025-11-20");
+    case.value_mut()["leak"]["repair_started"] = serde_json::json!("2025-11-21");
+    case.value_mut()["leak"]["repair_completed"] = serde_json::json!("2025-11-22");
+    case.value_mut()["application_date"] = serde_json::json!("2025-12-01");
     let err = portland()
         .decide("leak_adjustment", &case, &Options::default())
         .expect_err("a missing figure");
@@ -136,11 +136,11 @@ fn the_safety_net_refuses_until_its_terms_are_filled_in_and_then_decides() {
 fn a_collection_timeline_lists_every_step_left_with_dates_fees_and_citations() {
     let engine = portland();
     let mut case = example("collection-action");
-    case.value["bill_date"] = serde_json::json!("2019-03-01");
-    case.value["date"] = serde_json::json!("2019-03-10");
-    case.value["payments"] = serde_json::json!([]);
-    case.value["notices"] = serde_json::json!([]);
-    case.value["owner_notified_date"] = serde_json::json!("2019-03-25");
+    case.value_mut()["bill_date"] = serde_json::json!("2019-03-01");
+    case.value_mut()["date"] = serde_json::json!("2019-03-10");
+    case.value_mut()["payments"] = serde_json::json!([]);
+    case.value_mut()["notices"] = serde_json::json!([]);
+    case.value_mut()["owner_notified_date"] = serde_json::json!("2019-03-25");
     let det = engine
         .decide("collection_action", &case, &Options::default())
         .expect("decides");
