@@ -5,7 +5,8 @@
 //! `pack` loads and validates rule packs; `engine` compiles them and makes
 //! determinations; `charges` evaluates declarative rate schedules; `script`
 //! hosts rhai decisions; `determination` is the result and its trace;
-//! `render` turns it into text; `testing` runs a pack's own tests; `api` is
+//! `render` turns it into text; `review` checks a staff determination against
+//! it; `testing` runs a pack's own tests; `api` is
 //! the JSON contract shared by the CLI and the wasm module.
 
 pub mod api;
@@ -19,6 +20,8 @@ pub mod money;
 pub mod pack;
 pub mod params;
 pub mod render;
+pub mod replay;
+pub mod review;
 pub mod script;
 pub mod testing;
 mod yaml;

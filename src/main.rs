@@ -53,6 +53,44 @@ enum Command {
         #[arg(long, default_value = "text", value_parser = ["json", "text"])]
         format: String,
     },
+    /// Check a staff determination: agree, or each differing figure with
+    /// where it parts from the rules and the likely cause (exit 1).
+    Review {
+        /// The case file (YAML or JSON); `-` reads stdin. Not with --batch.
+        case: Option<String>,
+        /// What staff determined (YAML or JSON): outcome, total, amount, lines, outputs.
+        #[arg(long)]
+        claimed: Option<String>,
+        /// A day's batch: JSON Lines ({id, decision, case, claimed}) or CSV
+        /// (dotted case columns, `claimed.` columns).
+        #[arg(long, conflicts_with_all = ["case", "claimed"])]
+        batch: Option<String>,
+        /// The decision (default: the claim's `decision:`).
+        #[arg(long)]
+        decision: Option<String>,
+        #[arg(long)]
+        pack: Option<String>,
+        #[arg(long, value_parser = date_arg)]
+        as_of: Option<NaiveDate>,
+        #[arg(long = "set", value_name = "PARAM=VALUE")]
+        set: Vec<String>,
+        /// Money differences up to this much are agreement (default: exact to the cent).
+        #[arg(long, default_value = "0")]
+        tolerance: String,
+        #[arg(long, default_value = "text", value_parser = ["text", "markdown", "json"])]
+        format: String,
+    },
+    /// Make a recorded determination (`decide --format json`) again and
+    /// confirm it is byte-identical, or say what differs and why (exit 1).
+    Replay {
+        /// The determination's JSON file; `-` reads stdin.
+        determination: Option<String>,
+        /// The pack to replay with; without it the embedded Portland pack.
+        #[arg(long)]
+        pack: Option<String>,
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+    },
     /// The rate sheet in force on a date, with the source of every figure.
     Params {
         /// `[PACK] [NAME]`: a pack folder (default: the embedded Portland
@@ -200,6 +238,130 @@ fn main() -> ExitCode {
                 Err(e) => report(&e, json),
             }
         }
+        Command::Review {
+            case,
+            claimed,
+            batch,
+            decision,
+            pack,
+            as_of,
+            set,
+            tolerance,
+            format,
+        } => {
+            let json = format == "json";
+            let run = || -> Result<(String, bool), Error> {
+                let tolerance = ratebook::money::parse_decimal(&tolerance)
+                    .filter(|t| !t.is_sign_negative())
+                    .ok_or_else(|| {
+                        Error::input(
+                            "ratebook::cli::bad_tolerance",
+                            format!("`--tolerance {tolerance}` is not an amount"),
+                        )
+                    })?;
+                let overrides = set
+                    .iter()
+                    .map(|s| ratebook::engine::parse_override(s))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let engine = ratebook::Engine::with_overrides(load_pack(pack.as_deref())?, &overrides)?;
+                let options = ratebook::Options { as_of, trace: true };
+                match batch {
+                    Some(path) => {
+                        let (name, text) = read_case(Some(&path))?;
+                        let report = review_batch(&engine, &name, &text, decision.as_deref(), &options, tolerance);
+                        let all_agree = report.agree == report.rows;
+                        let shown = if json {
+                            serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
+                        } else {
+                            report.markdown()
+                        };
+                        Ok((shown, all_agree))
+                    }
+                    None => {
+                        let claim_path = claimed.as_deref().ok_or_else(|| {
+                            Error::input(
+                                "ratebook::cli::no_claim",
+                                "give what staff determined with --claimed FILE (or a batch with --batch FILE)",
+                            )
+                        })?;
+                        let (claim_name, claim_text) = read_case(Some(claim_path))?;
+                        let claim = ratebook::review::Claim::parse(&claim_name, &claim_text)?;
+                        let (case_name, case_text) = read_case(case.as_deref())?;
+                        let decision = decision.or_else(|| claim.decision.clone()).ok_or_else(|| {
+                            Error::input(
+                                "ratebook::cli::no_decision",
+                                "name the decision with --decision D or `decision:` in the claim",
+                            )
+                        })?;
+                        let c = ratebook::Case::parse(&case_name, &case_text)?;
+                        let det = engine.decide(&decision, &c, &options)?;
+                        let review = ratebook::review::review(&det, &claim, tolerance);
+                        let agrees = review.agrees();
+                        let shown = match format.as_str() {
+                            "json" => serde_json::to_string_pretty(&review).unwrap_or_default() + "\n",
+                            "markdown" => ratebook::review::BatchReport::new(vec![ratebook::review::BatchRow {
+                                row: 1,
+                                id: Some(case_name.clone()),
+                                review: Some(review),
+                                error: None,
+                            }])
+                            .markdown(),
+                            _ => ratebook::review::text(&review, &case_name),
+                        };
+                        Ok((shown, agrees))
+                    }
+                }
+            };
+            match run() {
+                Ok((text, agrees)) => {
+                    out(&text);
+                    if agrees { ExitCode::SUCCESS } else { ExitCode::from(1) }
+                }
+                Err(e) => report(&e, json),
+            }
+        }
+        Command::Replay {
+            determination,
+            pack,
+            format,
+        } => {
+            let json = format == "json";
+            let run = || -> Result<ratebook::replay::Replay, Error> {
+                let (name, text) = read_case(determination.as_deref())?;
+                let recorded = ratebook::replay::Recorded::parse(&name, &text)?;
+                ratebook::replay::replay(load_pack(pack.as_deref())?, &recorded)
+            };
+            match run() {
+                Ok(r) => {
+                    if json {
+                        out(&(serde_json::to_string_pretty(&r).unwrap_or_default() + "\n"));
+                    } else {
+                        let mut t = match r.verdict {
+                            "identical" => format!(
+                                "identical: the determination made again with pack {} {} is the same to the byte\n",
+                                r.replayed_pack.id, r.replayed_pack.version
+                            ),
+                            "same_content" => {
+                                "the same determination, laid out differently (not byte-identical)\n".to_string()
+                            }
+                            _ => "DIFFERS: the determination made again is not the same\n".to_string(),
+                        };
+                        for e in &r.explanations {
+                            t.push_str(&format!("  - {e}\n"));
+                        }
+                        if !r.differences.is_empty() {
+                            t.push_str("\ndifferences:\n");
+                            for d in &r.differences {
+                                t.push_str(&format!("  {d}\n"));
+                            }
+                        }
+                        out(&t);
+                    }
+                    if r.same() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+                }
+                Err(e) => report(&e, json),
+            }
+        }
         Command::Params { args, at, format } => {
             let (pack, name) = pack_and_name(&args);
             match load_pack(pack) {
@@ -227,4 +389,59 @@ fn pack_and_name(args: &[String]) -> (Option<&str>, Option<&str>) {
         [one] => (None, Some(one.as_str())),
         [] => (None, None),
     }
+}
+
+/// Reviews every row of a batch; a row that cannot be read or decided is an
+/// error row with its reason, and the others go on.
+fn review_batch(
+    engine: &ratebook::Engine,
+    name: &str,
+    text: &str,
+    decision: Option<&str>,
+    options: &ratebook::Options,
+    tolerance: rust_decimal::Decimal,
+) -> ratebook::review::BatchReport {
+    use ratebook::review::{BatchRow, Claim, parse_batch, review};
+    let rows = parse_batch(name, text)
+        .into_iter()
+        .map(|r| {
+            let (row, id) = match &r {
+                Ok(i) => (i.row, i.id.clone()),
+                Err((row, _)) => (*row, None),
+            };
+            let result = r.map_err(|(_, e)| *e).and_then(|input| {
+                let where_ = format!("{name} row {row}");
+                let claim = Claim::from_value(&format!("{where_} claimed"), &input.claimed)?;
+                let decision = input
+                    .decision
+                    .clone()
+                    .or_else(|| claim.decision.clone())
+                    .or_else(|| decision.map(str::to_string))
+                    .ok_or_else(|| {
+                        Error::input(
+                            "ratebook::review::no_decision",
+                            format!("{where_}: no decision (a `decision` column, the claim's, or --decision)"),
+                        )
+                    })?;
+                let case = ratebook::Case::from_value(&where_, input.case);
+                let det = engine.decide(&decision, &case, options)?;
+                Ok(review(&det, &claim, tolerance))
+            });
+            match result {
+                Ok(rv) => BatchRow {
+                    row,
+                    id,
+                    review: Some(rv),
+                    error: None,
+                },
+                Err(e) => BatchRow {
+                    row,
+                    id,
+                    review: None,
+                    error: e.to_json().get("error").cloned(),
+                },
+            }
+        })
+        .collect();
+    ratebook::review::BatchReport::new(rows)
 }

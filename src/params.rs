@@ -75,6 +75,22 @@ pub enum ValueData {
     Unknown,
 }
 
+impl DatedValue {
+    /// The known figure of a scalar, or of a table's key (`None` when it is
+    /// unknown, or a tier list).
+    pub fn known(&self, key: Option<usize>) -> Option<Decimal> {
+        let f = match (&self.data, key) {
+            (ValueData::Scalar(f), _) => f,
+            (ValueData::Table(figs), Some(k)) => figs.get(k)?,
+            _ => return None,
+        };
+        match f {
+            Figure::Known(d) | Figure::Supplied(d) => Some(*d),
+            Figure::Unknown => None,
+        }
+    }
+}
+
 /// A value in force from `from` until the next dated value.
 #[derive(Debug, Clone)]
 pub struct DatedValue {
