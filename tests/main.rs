@@ -6,4 +6,5 @@ mod cli;
 mod decisions;
 mod engine;
 mod packs;
+mod review;
 mod scripts;
