@@ -629,17 +629,41 @@ fn line_difference(
             _ => false,
         });
         (d.first_step, d.step) = at(step);
-        d.cause = implied
-            .filter(|q| *q * segs.first().map(|l| l.rate).unwrap_or_default() == staff)
-            .map(|q| Cause {
+        let rate = segs.first().map(|l| l.rate).unwrap_or_default();
+        let unit = segs.first().map(|l| l.unit()).unwrap_or_default();
+        // The winter average the case gives, when the line's quantity used one.
+        let winter =
+            step_of(det, |e| matches!(e, Event::Basis { line, .. } if &**line == id)).and_then(|s| match &s.event {
+                Event::Basis { basis, .. } => basis
+                    .terms
+                    .iter()
+                    .find(|(n, _)| n.contains("winter_average"))
+                    .map(|(_, v)| (*v, basis.result)),
+                _ => None,
+            });
+        d.cause = implied.filter(|q| round_money(*q * rate) == staff).map(|q| match winter {
+            Some((w, billed)) => Cause {
+                code: "wrong_winter_average",
+                explanation: if w == billed {
+                    format!(
+                        "staff billed {} on {q} {unit}, not the case's winter average of {w} {unit} (PCC 17.36.050)",
+                        label(segs, id)
+                    )
+                } else {
+                    format!(
+                        "staff billed {} on {q} {unit}, neither the case's winter average of {w} nor the {billed} {unit} the rule gives (PCC 17.36.050)",
+                        label(segs, id)
+                    )
+                },
+            },
+            None => Cause {
                 code: "other_quantity",
                 explanation: format!(
-                    "staff's amount is {q} {} at ${}; this determination's quantity is {}",
-                    segs.first().map(|l| l.unit()).unwrap_or_default(),
-                    segs.first().map(|l| l.rate).unwrap_or_default(),
+                    "staff's amount is {q} {unit} at ${rate}; this determination's quantity is {}",
                     segs.first().map(|l| l.quantity).unwrap_or_default()
                 ),
-            });
+            },
+        });
     }
     d
 }

@@ -107,6 +107,23 @@ fn the_winter_average_not_applied_is_caught() {
 }
 
 #[test]
+fn a_wrong_winter_average_is_caught() {
+    // Staff used a winter average of 10 ccf: 10 x 12.96 = 129.60.
+    let (r, codes) = causes(
+        &file_case("winter-average"),
+        "bill",
+        "lines: [ { id: sewer.volume, amount: \"129.60\" } ]",
+    );
+    assert_eq!(codes, ["wrong_winter_average"]);
+    let c = r.differences[0].cause.as_ref().expect("a cause");
+    assert!(
+        c.explanation
+            .contains("on 10.00 ccf, neither the case's winter average of 12"),
+        "{c:?}"
+    );
+}
+
+#[test]
 fn a_leak_adjustment_granted_twice_in_12_months_is_caught() {
     let (r, codes) = causes(
         &file_case("leak-twice"),
