@@ -118,7 +118,7 @@ fn a_wrong_winter_average_is_caught() {
     let c = r.differences[0].cause.as_ref().expect("a cause");
     assert!(
         c.explanation
-            .contains("on 10.00 ccf, neither the case's winter average of 12"),
+            .contains("on 10 ccf, not the case's winter average of 12 ccf"),
         "{c:?}"
     );
 }
