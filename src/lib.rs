@@ -10,6 +10,8 @@
 //! the JSON contract shared by the CLI and the wasm module.
 
 pub mod api;
+#[cfg(feature = "batch")]
+pub mod batch;
 pub mod case;
 pub mod charges;
 pub mod dates;

@@ -43,6 +43,30 @@ enum Command {
         #[arg(long, default_value = "text", value_parser = ["json", "text", "markdown", "letter"])]
         format: String,
     },
+    /// Decide every case of a file (CSV or JSON Lines), in parallel, to JSON
+    /// Lines in input order: a determination or an error record per row.
+    Batch {
+        /// The cases: CSV (dotted case paths as headers) or JSON Lines (one case per line).
+        #[arg(long)]
+        accounts: String,
+        #[arg(long)]
+        decision: String,
+        /// Where to write the JSON Lines (default: stdout).
+        #[arg(long)]
+        out: Option<String>,
+        #[arg(long)]
+        pack: Option<String>,
+        #[arg(long, value_parser = date_arg)]
+        as_of: Option<NaiveDate>,
+        #[arg(long = "set", value_name = "PARAM=VALUE")]
+        set: Vec<String>,
+        /// Keep each determination's full explanation trace.
+        #[arg(long)]
+        trace: bool,
+        /// Worker threads (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Run a pack's own tests (rules/<pack>/tests/*.yaml).
     Test {
         /// The pack folder; without it the embedded Portland pack.
@@ -205,6 +229,82 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => report(&e, json),
+            }
+        }
+        Command::Batch {
+            accounts,
+            decision,
+            out: out_path,
+            pack,
+            as_of,
+            set,
+            trace,
+            threads,
+        } => {
+            let run = || -> Result<ratebook::batch::Summary, Error> {
+                let overrides = set
+                    .iter()
+                    .map(|s| ratebook::engine::parse_override(s))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let engine = ratebook::Engine::with_overrides(load_pack(pack.as_deref())?, &overrides)?;
+                if !engine.decision_names().any(|d| d == decision) {
+                    // The first row would say so; say it once, up front.
+                    let probe = ratebook::Case::from_value("-", serde_json::json!({}));
+                    engine.decide(&decision, &probe, &ratebook::Options::default())?;
+                }
+                let file = std::fs::File::open(&accounts).map_err(|e| {
+                    Error::input("ratebook::io", format!("cannot read {accounts}: {e}")).at(Location::file(&accounts))
+                })?;
+                let rows = ratebook::batch::Rows::new(&accounts, std::io::BufReader::with_capacity(1 << 16, file))?;
+                let io_err = |e: std::io::Error| Error::input("ratebook::io", format!("cannot write the output: {e}"));
+                let mut sink: Box<dyn std::io::Write + Send> = match &out_path {
+                    Some(p) => Box::new(std::io::BufWriter::with_capacity(
+                        1 << 16,
+                        std::fs::File::create(p).map_err(|e| {
+                            Error::input("ratebook::io", format!("cannot create {p}: {e}")).at(Location::file(p))
+                        })?,
+                    )),
+                    None => Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())),
+                };
+                let bar = if std::io::stderr().is_terminal() {
+                    indicatif::ProgressBar::new_spinner()
+                } else {
+                    indicatif::ProgressBar::hidden()
+                };
+                let opts = ratebook::batch::BatchOptions {
+                    decision: decision.clone(),
+                    as_of,
+                    trace,
+                };
+                let start = std::time::Instant::now();
+                let work = || {
+                    ratebook::batch::run(&engine, rows, &mut sink, &opts, &|n| {
+                        bar.set_message(format!("{n} rows"))
+                    })
+                };
+                let summary = match threads {
+                    Some(n) => rayon::ThreadPoolBuilder::new()
+                        .num_threads(n.max(1))
+                        .build()
+                        .map_err(|e| Error::input("ratebook::batch::threads", e.to_string()))?
+                        .install(work),
+                    None => work(),
+                }
+                .map_err(io_err)?;
+                bar.finish_and_clear();
+                eprintln!(
+                    "{} rows: {} decided, {} errors, in {:.2} s",
+                    summary.rows,
+                    summary.decided,
+                    summary.errors,
+                    start.elapsed().as_secs_f64()
+                );
+                Ok(summary)
+            };
+            match run() {
+                Ok(s) if s.errors == 0 => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::from(2),
+                Err(e) => report(&e, false),
             }
         }
         Command::Test { pack, filter, format } => {

@@ -1055,7 +1055,7 @@ fn csv_rows(name: &str, text: &str) -> Vec<std::result::Result<BatchInput, BadRo
 }
 
 /// Sets a dotted path in a JSON map, making the maps on the way.
-fn put(root: &mut Value, path: &str, value: Value) {
+pub fn put(root: &mut Value, path: &str, value: Value) {
     let mut v = root;
     let mut parts = path.split('.').peekable();
     while let Some(p) = parts.next() {

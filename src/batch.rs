@@ -1,0 +1,260 @@
+//! Batch runs: cases streamed in from CSV or JSON Lines, decided in
+//! parallel chunk by chunk, written out as JSON Lines in input order.
+//! Memory is flat in the input size (one chunk at a time); every input row
+//! appears in the output exactly once, as a determination or as an error
+//! record with its row number and reason.
+
+use crate::case::Case;
+use crate::engine::{Engine, Options};
+use crate::error::{Error, Location};
+use rayon::prelude::*;
+use serde_json::Value;
+use std::io::{BufRead, Write};
+
+/// Rows decided together (enough for every core, small enough that memory
+/// stays flat).
+pub const CHUNK: usize = 4096;
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOptions {
+    pub decision: String,
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Keep each determination's full trace (off: `"trace": []`).
+    pub trace: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub rows: usize,
+    pub decided: usize,
+    pub errors: usize,
+}
+
+/// One input row: its number (1-based, counting the CSV header as row 1),
+/// its `id` if the input names rows, and the case or why it could not be
+/// read.
+type Row = (usize, Option<String>, std::result::Result<Case, Box<Error>>);
+
+/// Reads rows: JSON Lines (one case per line) when the first non-blank
+/// byte is `{`, otherwise CSV with dotted case paths as headers.
+pub struct Rows<R: BufRead> {
+    name: String,
+    inner: Inner<R>,
+}
+
+enum Inner<R: BufRead> {
+    Lines {
+        reader: R,
+        line: usize,
+    },
+    Csv {
+        reader: csv::Reader<R>,
+        headers: Vec<String>,
+        row: usize,
+    },
+    Done,
+}
+
+impl<R: BufRead> Rows<R> {
+    pub fn new(name: &str, mut reader: R) -> std::result::Result<Rows<R>, Error> {
+        let io = |e: std::io::Error| Error::input("ratebook::io", format!("{name}: {e}")).at(Location::file(name));
+        let first = loop {
+            let buf = reader.fill_buf().map_err(io)?;
+            match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(i) => break buf.get(i).copied(),
+                None if buf.is_empty() => break None,
+                None => {
+                    let n = buf.len();
+                    reader.consume(n);
+                }
+            }
+        };
+        let inner = match first {
+            None => Inner::Done,
+            Some(b'{') => Inner::Lines { reader, line: 0 },
+            Some(_) => {
+                let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+                let headers = csv
+                    .headers()
+                    .map_err(|e| {
+                        Error::input("ratebook::batch::bad_header", format!("{name}: the CSV header: {e}"))
+                            .at(Location::at(name, 1, 1))
+                    })?
+                    .iter()
+                    .map(str::to_string)
+                    .collect();
+                Inner::Csv {
+                    reader: csv,
+                    headers,
+                    row: 1,
+                }
+            }
+        };
+        Ok(Rows {
+            name: name.to_string(),
+            inner,
+        })
+    }
+}
+
+impl<R: BufRead> Iterator for Rows<R> {
+    type Item = Row;
+
+    fn next(&mut self) -> Option<Row> {
+        let name = &self.name;
+        let bad = |row: usize, code: &'static str, m: String| {
+            Box::new(Error::input(code, format!("{name}: row {row}: {m}")).at(Location::at(name, row as u64, 1)))
+        };
+        match &mut self.inner {
+            Inner::Done => None,
+            Inner::Lines { reader, line } => loop {
+                let mut buf = Vec::new();
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) => {
+                        self.inner = Inner::Done;
+                        return None;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        *line += 1;
+                        let row = *line;
+                        self.inner = Inner::Done;
+                        return Some((row, None, Err(bad(row, "ratebook::io", e.to_string()))));
+                    }
+                }
+                *line += 1;
+                let row = *line;
+                if buf.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let Ok(text) = std::str::from_utf8(&buf) else {
+                    return Some((
+                        row,
+                        None,
+                        Err(bad(
+                            row,
+                            "ratebook::case::not_utf8",
+                            "the line is not UTF-8 text".into(),
+                        )),
+                    ));
+                };
+                let case_name = format!("{name} row {row}");
+                return Some((row, None, Case::parse(&case_name, text).map_err(Box::new)));
+            },
+            Inner::Csv { reader, headers, row } => {
+                let mut rec = csv::ByteRecord::new();
+                *row += 1;
+                let at = *row;
+                match reader.read_byte_record(&mut rec) {
+                    Ok(false) => {
+                        self.inner = Inner::Done;
+                        None
+                    }
+                    Ok(true) if rec.len() != headers.len() => Some((
+                        at,
+                        row_id(headers, &rec),
+                        Err(bad(
+                            at,
+                            "ratebook::batch::bad_row",
+                            format!("{} fields, the header has {}", rec.len(), headers.len()),
+                        )),
+                    )),
+                    Ok(true) => Some((
+                        at,
+                        row_id(headers, &rec),
+                        csv_case(&format!("{name} row {at}"), headers, &rec)
+                            .map_err(|m| bad(at, "ratebook::batch::bad_row", m)),
+                    )),
+                    Err(e) => Some((at, None, Err(bad(at, "ratebook::batch::bad_row", e.to_string())))),
+                }
+            }
+        }
+    }
+}
+
+/// The `id` column of a record, if there is one.
+fn row_id(headers: &[String], rec: &csv::ByteRecord) -> Option<String> {
+    let i = headers.iter().position(|h| h == "id")?;
+    let cell = std::str::from_utf8(rec.get(i)?).ok()?.trim();
+    (!cell.is_empty()).then(|| cell.to_string())
+}
+
+/// A case from a CSV record: dotted headers make nested maps; a cell
+/// holding `[...]` or `{...}` is JSON, `true`/`false` booleans, an empty
+/// cell absent. An `id` column names the row (it is not part of the case).
+fn csv_case(name: &str, headers: &[String], rec: &csv::ByteRecord) -> std::result::Result<Case, String> {
+    let mut root = Value::Object(Default::default());
+    for (h, cell) in headers.iter().zip(rec.iter()) {
+        let cell = std::str::from_utf8(cell).map_err(|_| format!("column `{h}` is not UTF-8 text"))?;
+        let cell = cell.trim();
+        if cell.is_empty() || h == "id" {
+            continue;
+        }
+        let value = if cell.starts_with('[') || cell.starts_with('{') {
+            serde_json::from_str(cell).map_err(|e| format!("column `{h}`: {e}"))?
+        } else if cell == "true" || cell == "false" {
+            Value::Bool(cell == "true")
+        } else {
+            Value::String(cell.to_string())
+        };
+        crate::review::put(&mut root, h, value);
+    }
+    Ok(Case::from_value(name, root))
+}
+
+/// One output line for a row: the determination as compact JSON, or an
+/// error record `{"row": N, "error": {...}}`.
+fn decide_row(engine: &Engine, opts: &BatchOptions, (row, id, case): Row) -> (bool, String) {
+    let options = Options {
+        as_of: opts.as_of,
+        trace: opts.trace,
+    };
+    let result = case
+        .map_err(|e| *e)
+        .and_then(|c| engine.decide(&opts.decision, &c, &options));
+    match result {
+        Ok(det) => (true, serde_json::to_string(&det).unwrap_or_default()),
+        Err(e) => {
+            let mut v = e.to_json();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("row".into(), Value::from(row));
+                if let Some(id) = id {
+                    o.insert("id".into(), Value::from(id));
+                }
+            }
+            (false, v.to_string())
+        }
+    }
+}
+
+/// Decides every row, writing one line per row in input order.
+/// `progress` is called with the rows done after each chunk.
+pub fn run<R: BufRead>(
+    engine: &Engine,
+    rows: Rows<R>,
+    out: &mut dyn Write,
+    opts: &BatchOptions,
+    progress: &dyn Fn(usize),
+) -> std::io::Result<Summary> {
+    let mut summary = Summary::default();
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Row> = rows.by_ref().take(CHUNK).collect();
+        let lines: Vec<(bool, String)> = chunk.into_par_iter().map(|r| decide_row(engine, opts, r)).collect();
+        for (ok, line) in lines {
+            summary.rows += 1;
+            if ok {
+                summary.decided += 1;
+            } else {
+                summary.errors += 1;
+            }
+            out.write_all(line.as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        progress(summary.rows);
+    }
+    out.flush()?;
+    Ok(summary)
+}
