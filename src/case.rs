@@ -48,7 +48,7 @@ impl Case {
             .strip_prefix('{')
             .is_some_and(|rest| rest.trim_start().starts_with(['"', '}']));
         let value: Value = if looks_like_json {
-            serde_json::from_str(text).map_err(|e| {
+            strict_json(text).map_err(|e| {
                 let line = e.line() as u64;
                 let col = e.column() as u64;
                 Error::input("ratebook::case::syntax", format!("{name}: {e}"))
@@ -96,6 +96,73 @@ impl Case {
     pub fn as_of(&self) -> Option<NaiveDate> {
         self.value.get("as_of").and_then(Value::as_str).and_then(parse_date)
     }
+}
+
+/// JSON into a value, refusing a key given twice in one object (serde_json
+/// would keep the last silently; YAML is refused the same way by its parser).
+fn strict_json(text: &str) -> std::result::Result<Value, serde_json::Error> {
+    use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+    struct Strict;
+    impl<'de> DeserializeSeed<'de> for Strict {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Strict {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+            Ok(Value::from(v))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Value, E> {
+            serde_json::Number::from_f64(v)
+                .map(Value::Number)
+                .ok_or_else(|| E::custom("a number that is not finite"))
+        }
+        fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+            Ok(Value::String(v.to_string()))
+        }
+        fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_none<E>(self) -> std::result::Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> std::result::Result<Value, A::Error> {
+            let mut v = Vec::new();
+            while let Some(x) = a.next_element_seed(Strict)? {
+                v.push(x);
+            }
+            Ok(Value::Array(v))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> std::result::Result<Value, A::Error> {
+            let mut m = serde_json::Map::new();
+            while let Some(k) = a.next_key::<String>()? {
+                if m.contains_key(&k) {
+                    return Err(A::Error::custom(format!("duplicate key `{k}`")));
+                }
+                let v = a.next_value_seed(Strict)?;
+                m.insert(k, v);
+            }
+            Ok(Value::Object(m))
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = Strict.deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
 }
 
 /// A checked input value.
@@ -164,6 +231,9 @@ enum Kind {
         max: usize,
     },
 }
+
+/// Most problems a case error describes (the rest are counted).
+pub const MAX_PROBLEMS: usize = 50;
 
 /// Most items a list input accepts unless its `max_items` says fewer.
 pub const MAX_LIST_ITEMS: usize = 1000;
@@ -357,15 +427,14 @@ impl Schema {
     pub fn check(&self, case: &Case) -> Result<Facts> {
         let mut problems: Vec<Problem> = Vec::new();
         let facts = self.check_map(&case.value, "", &mut problems);
-        if let Some((code, _, _)) = problems.first() {
-            let mut err = Error::input(
-                code,
-                format!(
-                    "{}: {}",
-                    case.name,
-                    problems.iter().map(|p| p.2.as_str()).collect::<Vec<_>>().join("; ")
-                ),
-            );
+        if let Some(&(code, _, _)) = problems.first() {
+            let more = problems.len().saturating_sub(MAX_PROBLEMS);
+            problems.truncate(MAX_PROBLEMS);
+            let mut message = problems.iter().map(|p| p.2.as_str()).collect::<Vec<_>>().join("; ");
+            if more > 0 {
+                message.push_str(&format!("; and {more} more problem(s)"));
+            }
+            let mut err = Error::input(code, format!("{}: {message}", case.name));
             for (_, path, _) in &problems {
                 err = err.at(Location::field(case.name.clone(), path.clone()));
             }
@@ -448,6 +517,10 @@ impl Schema {
                         self.walk(child, n, base, prefix, found, problems);
                         prefix.pop();
                     }
+                }
+                None if problems.len() >= MAX_PROBLEMS => {
+                    // Counted, not described: the message stays readable.
+                    problems.push(("ratebook::case::unknown_field", String::new(), String::new()));
                 }
                 None => {
                     prefix.push(k);

@@ -176,8 +176,18 @@ impl Engine {
                 "ratebook::decision::unknown",
                 format!("the pack `{}` has no decision `{decision}`", self.pack.ident.id),
             )
+            .at(Location::field("<arguments>", "decision"))
             .with_help(format!("{near}decisions in this pack: {}", known.join(", "))));
         };
+        if let Some(v) = case.value.get("as_of")
+            && case.as_of().is_none()
+        {
+            return Err(Error::input(
+                "ratebook::case::bad_date",
+                format!("{}: `as_of: {v}` is not a real date (YYYY-MM-DD)", case.name),
+            )
+            .at(Location::field(case.name.clone(), "as_of")));
+        }
         let mut det = match compiled {
             Compiled::Declarative(d) => self.decide_declarative(name, d, case, options),
             Compiled::Script { file, ast, schema } => {

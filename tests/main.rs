@@ -2,6 +2,7 @@
 // Tests may unwrap, expect and index: a failure there is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod bad_inputs;
 mod cli;
 mod decisions;
 mod engine;
