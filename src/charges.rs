@@ -830,7 +830,13 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
     if let Some(s) = starts {
         parts.retain(|p| p.from >= s);
     }
-    for part in parts {
+    // A quantity for the whole period shared by days: the last part's
+    // quantity is what the others left, so the parts sum exactly to it.
+    let share_remainder = split && starts.is_none() && matches!(c.per, Per::Period);
+    let mut allocated = Decimal::ZERO;
+    let mut whole: Option<Decimal> = None;
+    let last = parts.len().saturating_sub(1);
+    for (i, part) in parts.into_iter().enumerate() {
         let mut shown = Basis::default();
         let Some(q) = eval_qty(&c.quantity, facts, store, rec, part.from, &c.id, &mut shown) else {
             // A missing figure was recorded; keep going to find the others.
@@ -858,7 +864,10 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                 None => continue, // the missing figure is recorded
             },
         };
-        let part_qty = scale_by(q, num, den);
+        let remainder = share_remainder && i == last && whole == Some(q);
+        let part_qty = if remainder { q - allocated } else { scale_by(q, num, den) };
+        allocated += part_qty;
+        whole.get_or_insert(q);
         if split {
             rec.event(|| Event::Split {
                 line: c.id.clone(),
@@ -875,6 +884,8 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                 let Some(rate) = rec.param(store, c.rate, key, part.from, Some(&c.id)) else {
                     continue;
                 };
+                // The amount is the exact share, q x rate x days / period
+                // days, dividing last (a tie at half a cent stays a tie).
                 let exact = adjust(c, scale_by(q * rate.value, num, den), scale);
                 let src = rate.source.clone();
                 push_line(c, rec, part_qty, rate.value, exact, part, src, basis);
