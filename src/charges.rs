@@ -865,7 +865,11 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             },
         };
         let remainder = share_remainder && i == last && whole == Some(q);
-        let part_qty = if remainder { q - allocated } else { scale_by(q, num, den) };
+        let part_qty = if remainder {
+            q - allocated
+        } else {
+            scale_by(q, num, den)
+        };
         allocated += part_qty;
         whole.get_or_insert(q);
         if split {

@@ -6,6 +6,7 @@ mod bad_inputs;
 mod cli;
 mod decisions;
 mod engine;
+mod invariants;
 mod packs;
 mod review;
 mod scripts;
