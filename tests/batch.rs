@@ -1,0 +1,135 @@
+//! `ratebook batch`: with 5% bad rows of every kind, every input row
+//! appears in the output exactly once, in input order, the same bytes on
+//! one thread and on two.
+
+use std::process::Command;
+
+fn csv_with_bad_rows(n: usize) -> (Vec<u8>, usize) {
+    let mut out =
+        b"id,account.id,account.class,account.billing_frequency,period.from,period.to,usage_ccf,winter_average_ccf\n"
+            .to_vec();
+    let mut bad = 0;
+    for i in 1..=n {
+        let row: Vec<u8> = if i % 20 == 0 {
+            bad += 1;
+            match (i / 20) % 6 {
+                0 => format!("{i},A-{i},residental,quarterly,2023-09-01,2023-11-30,12,\n").into_bytes(),
+                1 => format!("{i},A-{i},residential,quarterly,2023-02-30,2023-11-30,12,\n").into_bytes(),
+                2 => format!("{i},A-{i},residential,quarterly\n").into_bytes(),
+                3 => format!("{i},A-{i},residential,quarterly,2023-09-01,2023-11-30,-4,\n").into_bytes(),
+                4 => {
+                    let mut r = format!("{i},A-{i},resid").into_bytes();
+                    r.push(0xff);
+                    r.extend_from_slice(b"ential,quarterly,2023-09-01,2023-11-30,12,\n");
+                    r
+                }
+                _ => format!("{i},A-{i},residential,monthly,2023-09-01,2023-11-30,12,\n").into_bytes(),
+            }
+        } else {
+            format!(
+                "{i},A-{i},residential,quarterly,2023-09-01,2023-11-30,{},{}\n",
+                i % 40,
+                5 + i % 15
+            )
+            .into_bytes()
+        };
+        out.extend(row);
+    }
+    (out, bad)
+}
+
+fn batch(path: &str, threads: &str) -> (Option<i32>, Vec<u8>, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_ratebook"))
+        .args(["batch", "--accounts", path, "--decision", "bill", "--threads", threads])
+        .output()
+        .expect("runs");
+    (
+        o.status.code(),
+        o.stdout,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_row_appears_exactly_once_in_order_whatever_the_thread_count() {
+    let dir = std::env::temp_dir().join(format!("ratebook-batch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let n = 10_000;
+    let (csv, bad) = csv_with_bad_rows(n);
+    assert_eq!(bad, n / 20, "5% bad rows");
+    let path = dir.join("accounts.csv");
+    std::fs::write(&path, &csv).expect("writes");
+    let path = path.to_str().expect("utf-8");
+    let (code1, out1, err1) = batch(path, "1");
+    let (code2, out2, _) = batch(path, "2");
+    assert_eq!(code1, Some(2), "bad rows make exit 2: {err1}");
+    assert_eq!(code2, Some(2));
+    assert_eq!(out1, out2, "the same bytes on one thread and two");
+    assert!(
+        err1.contains(&format!("{n} rows: {} decided, {bad} errors", n - bad)),
+        "{err1}"
+    );
+
+    let lines: Vec<serde_json::Value> = out1
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), n, "one line per input row");
+    for (k, line) in lines.iter().enumerate() {
+        let i = k + 1;
+        if i % 20 == 0 {
+            assert_eq!(
+                line["row"],
+                i + 1,
+                "an error record names its row (the header is row 1)"
+            );
+            assert_eq!(line["id"], i.to_string());
+            assert!(
+                line["error"]["code"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("ratebook::")),
+                "{line}"
+            );
+        } else {
+            assert_eq!(line["outputs"]["account.id"], format!("A-{i}"), "row {i} in its place");
+            assert_eq!(line["trace"], serde_json::json!([]), "no trace without --trace");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn json_lines_in_with_bad_lines_keep_every_row() {
+    let dir = std::env::temp_dir().join(format!("ratebook-batch-jsonl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let good = r#"{"account": {"id": "J-1", "class": "residential", "billing_frequency": "quarterly"}, "period": {"from": "2023-09-01", "to": "2023-11-30"}, "usage_ccf": 15}"#;
+    let mut text = Vec::new();
+    text.extend_from_slice(good.as_bytes());
+    text.extend_from_slice(b"\n{\"account\": \n");
+    text.extend_from_slice(b"\n");
+    text.extend_from_slice(&[b'{', 0xfe, b'}', b'\n']);
+    text.extend_from_slice(good.replace("J-1", "J-5").as_bytes());
+    text.extend_from_slice(b"\n");
+    let path = dir.join("cases.jsonl");
+    std::fs::write(&path, &text).expect("writes");
+    let (code, out, _) = batch(path.to_str().expect("utf-8"), "2");
+    assert_eq!(code, Some(2));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(lines.len(), 4, "blank lines are not rows; every other line is");
+    assert_eq!(lines[0]["outputs"]["account.id"], "J-1");
+    assert_eq!(
+        (lines[1]["row"].as_u64(), lines[1]["error"]["code"].as_str()),
+        (Some(2), Some("ratebook::case::syntax"))
+    );
+    assert_eq!(
+        (lines[2]["row"].as_u64(), lines[2]["error"]["code"].as_str()),
+        (Some(4), Some("ratebook::case::not_utf8"))
+    );
+    assert_eq!(lines[3]["outputs"]["account.id"], "J-5");
+    let _ = std::fs::remove_dir_all(&dir);
+}
