@@ -614,6 +614,7 @@ pub fn compile(engine: &rhai::Engine, file: &str, text: &str) -> Result<AST> {
 
 /// Runs a compiled decision script against a case.
 pub fn run(engine: &rhai::Engine, ast: &AST, file: &str, facts: Dynamic, state: ScriptState) -> (Recorder, Result<()>) {
+    let limits = state.pack.limits;
     let mut scope = Scope::new();
     scope.push_constant("facts", facts);
     scope.push_constant("as_of", state.as_of.to_string());
@@ -625,27 +626,36 @@ pub fn run(engine: &rhai::Engine, ast: &AST, file: &str, facts: Dynamic, state: 
     let outcome = engine.run_ast_with_scope(&mut scope, ast);
     let state = STATE.with(|s| s.try_borrow_mut().ok().and_then(|mut slot| slot.take()));
     let rec = state.map(|s| s.rec).unwrap_or_else(|| Recorder::new(false));
-    let result = outcome.map_err(|e| script_error(file, &e));
+    let result = outcome.map_err(|e| script_error(file, &e, &limits));
     (rec, result)
 }
 
-fn script_error(file: &str, e: &EvalAltResult) -> Error {
+fn script_error(file: &str, e: &EvalAltResult, limits: &Limits) -> Error {
     let pos = e.position();
     let (code, kind, msg) = match e {
         EvalAltResult::ErrorTooManyOperations(_) => (
             "ratebook::rule::limit_operations",
             ErrorKind::Pack,
-            format!("{file}: the rule ran more operations than its limit (a loop that does not end?)"),
+            format!(
+                "{file}: the rule ran more than {} operations, its limit `limits.max_operations` (a loop that does not end?)",
+                limits.max_operations
+            ),
         ),
         EvalAltResult::ErrorStackOverflow(_) => (
             "ratebook::rule::limit_call_depth",
             ErrorKind::Pack,
-            format!("{file}: the rule called functions deeper than its limit (recursion that does not end?)"),
+            format!(
+                "{file}: the rule called functions more than {} deep, its limit `limits.max_call_levels` (recursion that does not end?)",
+                limits.max_call_levels
+            ),
         ),
         EvalAltResult::ErrorDataTooLarge(what, _) => (
             "ratebook::rule::limit_size",
             ErrorKind::Pack,
-            format!("{file}: {what} grew past its limit"),
+            format!(
+                "{file}: {what} grew past its limit (`limits.max_string_size` {}, `max_array_size` {}, `max_map_size` {})",
+                limits.max_string_size, limits.max_array_size, limits.max_map_size
+            ),
         ),
         EvalAltResult::ErrorTooManyVariables(_) | EvalAltResult::ErrorTooManyModules(_) => {
             ("ratebook::rule::limit_size", ErrorKind::Pack, format!("{file}: {e}"))

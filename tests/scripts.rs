@@ -44,7 +44,7 @@ fn host_api_records_requirements_lines_and_warnings() {
     assert_eq!(det.outputs["money"], "0.13");
 }
 
-fn assert_stops(decision: &str, code: &str) {
+fn assert_stops(decision: &str, code: &str, limit: &str) {
     let start = Instant::now();
     let err = run(decision, "usage: 1\n").expect_err("stopped");
     assert!(
@@ -59,21 +59,34 @@ fn assert_stops(decision: &str, code: &str) {
         "{}",
         err.message
     );
+    assert!(
+        err.message.contains(limit),
+        "the error names the limit: {}",
+        err.message
+    );
 }
 
 #[test]
 fn endless_loop_stops_within_a_second() {
-    assert_stops("forever", "ratebook::rule::limit_operations");
+    assert_stops(
+        "forever",
+        "ratebook::rule::limit_operations",
+        "more than 100000 operations, its limit `limits.max_operations`",
+    );
 }
 
 #[test]
 fn endless_recursion_stops() {
-    assert_stops("recurse", "ratebook::rule::limit_call_depth");
+    assert_stops(
+        "recurse",
+        "ratebook::rule::limit_call_depth",
+        "`limits.max_call_levels`",
+    );
 }
 
 #[test]
 fn endless_allocation_stops() {
-    assert_stops("grow", "ratebook::rule::limit_size");
+    assert_stops("grow", "ratebook::rule::limit_size", "`max_array_size`");
 }
 
 #[test]
