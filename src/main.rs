@@ -30,15 +30,8 @@ enum Command {
         decision: String,
         /// The case file (YAML or JSON); `-` or nothing reads stdin.
         case: Option<String>,
-        /// A pack folder; without it the embedded Portland pack is used.
-        #[arg(long)]
-        pack: Option<String>,
-        /// The date the determination is made as of (YYYY-MM-DD).
-        #[arg(long, value_parser = date_arg)]
-        as_of: Option<NaiveDate>,
-        /// Supply or override a figure: PARAM=VALUE, PARAM[KEY]=VALUE, PARAM[KEY]@DATE=VALUE.
-        #[arg(long = "set", value_name = "PARAM=VALUE")]
-        set: Vec<String>,
+        #[command(flatten)]
+        eval: EvalArgs,
         /// Output format.
         #[arg(long, default_value = "text", value_parser = ["json", "text", "markdown", "letter"])]
         format: String,
@@ -54,12 +47,8 @@ enum Command {
         /// Where to write the JSON Lines (default: stdout).
         #[arg(long)]
         out: Option<String>,
-        #[arg(long)]
-        pack: Option<String>,
-        #[arg(long, value_parser = date_arg)]
-        as_of: Option<NaiveDate>,
-        #[arg(long = "set", value_name = "PARAM=VALUE")]
-        set: Vec<String>,
+        #[command(flatten)]
+        eval: EvalArgs,
         /// Keep each determination's full explanation trace.
         #[arg(long)]
         trace: bool,
@@ -92,12 +81,8 @@ enum Command {
         /// The decision (default: the claim's `decision:`).
         #[arg(long)]
         decision: Option<String>,
-        #[arg(long)]
-        pack: Option<String>,
-        #[arg(long, value_parser = date_arg)]
-        as_of: Option<NaiveDate>,
-        #[arg(long = "set", value_name = "PARAM=VALUE")]
-        set: Vec<String>,
+        #[command(flatten)]
+        eval: EvalArgs,
         /// Money differences up to this much are agreement (default: exact to the cent).
         #[arg(long, default_value = "0")]
         tolerance: String,
@@ -127,6 +112,33 @@ enum Command {
         #[arg(long, default_value = "text", value_parser = ["json", "text"])]
         format: String,
     },
+}
+
+/// What every evaluating command takes: the pack, the as-of date and
+/// supplied figures.
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// A pack folder; without it the embedded Portland pack is used.
+    #[arg(long)]
+    pack: Option<String>,
+    /// The date the determination is made as of (YYYY-MM-DD).
+    #[arg(long, value_parser = date_arg)]
+    as_of: Option<NaiveDate>,
+    /// Supply or override a figure: PARAM=VALUE, PARAM[KEY]=VALUE, PARAM[KEY]@DATE=VALUE.
+    #[arg(long = "set", value_name = "PARAM=VALUE")]
+    set: Vec<String>,
+}
+
+impl EvalArgs {
+    /// The engine over the pack with the supplied figures.
+    fn engine(&self) -> Result<ratebook::Engine, Error> {
+        let overrides = self
+            .set
+            .iter()
+            .map(|s| ratebook::engine::parse_override(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        ratebook::Engine::with_overrides(load_pack(self.pack.as_deref())?, &overrides)
+    }
 }
 
 fn date_arg(s: &str) -> Result<NaiveDate, String> {
@@ -204,23 +216,20 @@ fn main() -> ExitCode {
         Command::Decide {
             decision,
             case,
-            pack,
-            as_of,
-            set,
+            eval,
             format,
         } => {
             let json = format == "json";
             let run = || -> Result<String, Error> {
-                let pack = load_pack(pack.as_deref())?;
+                let engine = eval.engine()?;
                 let (name, text) = read_case(case.as_deref())?;
                 let req = DecideRequest {
                     decision: &decision,
                     case_text: &text,
                     case_name: &name,
-                    as_of,
-                    set: &set,
+                    as_of: eval.as_of,
+                    set: &[],
                 };
-                let engine = ratebook::Engine::new(pack)?;
                 api::decide(&engine, &req, Format::parse(&format).unwrap_or(Format::Text))
             };
             match run() {
@@ -235,18 +244,12 @@ fn main() -> ExitCode {
             accounts,
             decision,
             out: out_path,
-            pack,
-            as_of,
-            set,
+            eval,
             trace,
             threads,
         } => {
             let run = || -> Result<ratebook::batch::Summary, Error> {
-                let overrides = set
-                    .iter()
-                    .map(|s| ratebook::engine::parse_override(s))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let engine = ratebook::Engine::with_overrides(load_pack(pack.as_deref())?, &overrides)?;
+                let engine = eval.engine()?;
                 if !engine.decision_names().any(|d| d == decision) {
                     // The first row would say so; say it once, up front.
                     let probe = ratebook::Case::from_value("-", serde_json::json!({}));
@@ -273,7 +276,7 @@ fn main() -> ExitCode {
                 };
                 let opts = ratebook::batch::BatchOptions {
                     decision: decision.clone(),
-                    as_of,
+                    as_of: eval.as_of,
                     trace,
                 };
                 let start = std::time::Instant::now();
@@ -343,9 +346,7 @@ fn main() -> ExitCode {
             claimed,
             batch,
             decision,
-            pack,
-            as_of,
-            set,
+            eval,
             tolerance,
             format,
         } => {
@@ -359,12 +360,11 @@ fn main() -> ExitCode {
                             format!("`--tolerance {tolerance}` is not an amount"),
                         )
                     })?;
-                let overrides = set
-                    .iter()
-                    .map(|s| ratebook::engine::parse_override(s))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let engine = ratebook::Engine::with_overrides(load_pack(pack.as_deref())?, &overrides)?;
-                let options = ratebook::Options { as_of, trace: true };
+                let engine = eval.engine()?;
+                let options = ratebook::Options {
+                    as_of: eval.as_of,
+                    trace: true,
+                };
                 match batch {
                     Some(path) => {
                         let (name, text) = read_case(Some(&path))?;
