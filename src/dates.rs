@@ -1,7 +1,8 @@
 //! Dates and service periods: parsing, day counts, and business days on a
 //! pack's calendar. Pure; never reads the clock.
 
-use chrono::{Datelike, NaiveDate, Weekday};
+pub use chrono::NaiveDate;
+use chrono::{Datelike, Weekday};
 use std::sync::Arc;
 
 /// Parses an ISO date (`2024-05-12`).

@@ -63,7 +63,9 @@ enum Command {
         /// Only the tests whose name contains this text.
         #[arg(long)]
         filter: Option<String>,
-        #[arg(long, default_value = "text", value_parser = ["json", "text"])]
+        /// `determinations`: every test case's determination as `decide
+        /// --format json` writes it (to compare builds, such as wasm).
+        #[arg(long, default_value = "text", value_parser = ["json", "text", "determinations"])]
         format: String,
     },
     /// Check a staff determination: agree, or each differing figure with
@@ -308,6 +310,16 @@ fn main() -> ExitCode {
                 Ok(s) if s.errors == 0 => ExitCode::SUCCESS,
                 Ok(_) => ExitCode::from(2),
                 Err(e) => report(&e, false),
+            }
+        }
+        Command::Test { pack, filter, format } if format == "determinations" => {
+            match load_pack(pack.as_deref()).and_then(|p| ratebook::testing::determinations(&p)) {
+                Ok(d) => {
+                    let _ = &filter;
+                    out(&(serde_json::to_string(&d).unwrap_or_default() + "\n"));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report(&e, true),
             }
         }
         Command::Test { pack, filter, format } => {

@@ -95,9 +95,46 @@ impl Report {
 
 /// Runs every test of the pack whose name contains `filter`.
 pub fn run(pack: &Pack, filter: Option<&str>) -> Result<Report> {
+    let mut report = Report::default();
+    for_each_case(pack, filter, |engine, file, decision, tc| {
+        report.results.push(run_case(engine, file, decision, tc));
+    })?;
+    Ok(report)
+}
+
+/// One test case's determination as `decide --format json` writes it (or
+/// its error envelope): what another build (wasm) must give to the byte.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct CaseOutput {
+    pub file: String,
+    pub name: String,
+    pub output: String,
+}
+
+/// Every test case's determination, as JSON text.
+pub fn determinations(pack: &Pack) -> Result<Vec<CaseOutput>> {
+    let mut out = Vec::new();
+    for_each_case(pack, None, |engine, file, decision, tc| {
+        let as_of = tc.as_of.as_deref().and_then(parse_date);
+        let case = Case::from_value(&format!("{file}: {}", tc.name), tc.case.clone());
+        let output = match engine.decide(decision, &case, &Options { as_of, trace: true }) {
+            Ok(det) => crate::render::render(&det, engine.pack(), crate::render::Format::Json),
+            Err(e) => crate::api::error_json(&e),
+        };
+        out.push(CaseOutput {
+            file: file.to_string(),
+            name: tc.name.clone(),
+            output,
+        });
+    })?;
+    Ok(out)
+}
+
+/// Calls `f` for every test case (merged over its file's base), with the
+/// engine its supplied figures need.
+fn for_each_case(pack: &Pack, filter: Option<&str>, mut f: impl FnMut(&Engine, &str, &str, &TestCase)) -> Result<()> {
     let base = Engine::new(pack.clone())?;
     let mut engines: IndexMap<Vec<String>, Engine> = IndexMap::new();
-    let mut report = Report::default();
     for (file, text) in &pack.tests {
         let tf: TestFile = crate::yaml::parse(file, text, "ratebook::test::yaml", ErrorKind::Pack)?;
         let _ = &tf.description;
@@ -123,10 +160,10 @@ pub fn run(pack: &Pack, filter: Option<&str>) -> Result<Report> {
                     None => &base,
                 }
             };
-            report.results.push(run_case(engine, file, &decision, &tc));
+            f(engine, file, &decision, &tc);
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Merges `over` into `base`: maps key by key, `null` removes a key,
