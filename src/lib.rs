@@ -18,6 +18,8 @@ pub mod dates;
 pub mod determination;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "batch")]
+pub mod impact;
 pub mod money;
 pub mod pack;
 pub mod params;
@@ -25,6 +27,8 @@ pub mod render;
 pub mod replay;
 pub mod review;
 pub mod script;
+#[cfg(feature = "synth")]
+pub mod synth;
 pub mod testing;
 mod yaml;
 

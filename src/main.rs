@@ -56,6 +56,41 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// A synthetic Portland portfolio (CSV for batch and impact), seeded;
+    /// prints on stderr where its shares and distributions are guesses.
+    Synth {
+        /// How many accounts.
+        #[arg(long)]
+        accounts: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where to write the CSV (default: stdout).
+        #[arg(long)]
+        out: Option<String>,
+    },
+    /// The impact of a proposed pack over a portfolio: who pays more or
+    /// less, revenue by class and assistance status, the distribution of
+    /// changes, outcome flips and the largest changes with their cause.
+    Impact {
+        /// The base pack folder (default: the embedded Portland pack).
+        #[arg(long)]
+        base: Option<String>,
+        /// The proposed pack folder (often `extends:` the base).
+        #[arg(long)]
+        proposed: String,
+        /// The accounts: CSV or JSON Lines, as `batch` reads them.
+        #[arg(long)]
+        accounts: String,
+        #[arg(long, default_value = "bill")]
+        decision: String,
+        #[arg(long, value_parser = date_arg)]
+        as_of: Option<NaiveDate>,
+        /// Also write a self-contained HTML report with SVG charts here.
+        #[arg(long)]
+        report: Option<String>,
+        #[arg(long, default_value = "markdown", value_parser = ["markdown", "json"])]
+        format: String,
+    },
     /// Run a pack's own tests (rules/<pack>/tests/*.yaml).
     Test {
         /// The pack folder; without it the embedded Portland pack.
@@ -310,6 +345,66 @@ fn main() -> ExitCode {
                 Ok(s) if s.errors == 0 => ExitCode::SUCCESS,
                 Ok(_) => ExitCode::from(2),
                 Err(e) => report(&e, false),
+            }
+        }
+        Command::Synth {
+            accounts,
+            seed,
+            out: path,
+        } => {
+            let run = || -> Result<(), Error> {
+                let io = |e: std::io::Error| Error::input("ratebook::io", format!("cannot write the portfolio: {e}"));
+                let mut sink: Box<dyn std::io::Write> = match &path {
+                    Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p).map_err(io)?)),
+                    None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+                };
+                ratebook::synth::write(accounts, seed, &mut sink).map_err(io)?;
+                eprintln!("{accounts} synthetic accounts (seed {seed}). Where the portfolio guesses:");
+                for g in ratebook::synth::GUESSES {
+                    eprintln!("  - {g}");
+                }
+                Ok(())
+            };
+            match run() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => report(&e, false),
+            }
+        }
+        Command::Impact {
+            base,
+            proposed,
+            accounts,
+            decision,
+            as_of,
+            report: html,
+            format,
+        } => {
+            let json = format == "json";
+            let run = || -> Result<String, Error> {
+                let base = ratebook::Engine::new(load_pack(base.as_deref())?)?;
+                let proposed = ratebook::Engine::new(load_pack(Some(&proposed))?)?;
+                let file = std::fs::File::open(&accounts).map_err(|e| {
+                    Error::input("ratebook::io", format!("cannot read {accounts}: {e}")).at(Location::file(&accounts))
+                })?;
+                let rows = ratebook::batch::Rows::new(&accounts, std::io::BufReader::with_capacity(1 << 16, file))?;
+                let impact = ratebook::impact::run(&base, &proposed, &decision, as_of, rows);
+                if let Some(p) = &html {
+                    std::fs::write(p, impact.html()).map_err(|e| {
+                        Error::input("ratebook::io", format!("cannot write {p}: {e}")).at(Location::file(p))
+                    })?;
+                }
+                Ok(if json {
+                    serde_json::to_string_pretty(&impact).unwrap_or_default() + "\n"
+                } else {
+                    impact.markdown()
+                })
+            };
+            match run() {
+                Ok(t) => {
+                    out(&t);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report(&e, json),
             }
         }
         Command::Test { pack, filter, format } if format == "determinations" => {

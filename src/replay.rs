@@ -212,7 +212,7 @@ fn short(v: &Value) -> String {
 }
 
 /// Figures read in both that have another value now: the changed rule.
-fn changed_figures(old: &Value, new: &Value) -> Vec<String> {
+pub fn changed_figures(old: &Value, new: &Value) -> Vec<String> {
     let reads = |v: &Value| -> Vec<(String, String, String, String, String)> {
         v.get("trace")
             .and_then(Value::as_array)

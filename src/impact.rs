@@ -1,0 +1,643 @@
+//! Impact of a proposed change over a portfolio: every account decided under
+//! the base pack and the proposal (in parallel, streamed), then who pays
+//! more or less, revenue by class and by assistance status, the distribution
+//! of bill changes, eligibility flips, and the largest changes with their
+//! cause (the lines and figures that moved). Reports as markdown, JSON and a
+//! self-contained HTML page with SVG charts.
+
+use crate::batch::{CHUNK, Rows};
+use crate::case::Case;
+use crate::determination::Determination;
+use crate::engine::{Engine, Options};
+use crate::money::money_text;
+use rayon::prelude::*;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::io::BufRead;
+
+/// One account under both packs.
+#[derive(Debug, Clone)]
+struct Account {
+    id: String,
+    class: String,
+    assistance: String,
+    base: Option<Decimal>,
+    proposed: Option<Decimal>,
+    base_outcome: String,
+    proposed_outcome: String,
+    error: Option<String>,
+    row: usize,
+    case: Option<Case>,
+}
+
+/// Revenue and counts for a group of accounts.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Group {
+    pub accounts: usize,
+    pub affected: usize,
+    pub base: Decimal,
+    pub proposed: Decimal,
+    pub difference: Decimal,
+}
+
+impl Group {
+    /// Adds an account; `changed` when its amount or its outcome differs.
+    fn add(&mut self, b: Decimal, p: Decimal, changed: bool) {
+        self.accounts += 1;
+        if changed {
+            self.affected += 1;
+        }
+        self.base += b;
+        self.proposed += p;
+        self.difference += p - b;
+    }
+}
+
+/// One of the largest changes, with what caused it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub id: String,
+    pub class: String,
+    pub base: Decimal,
+    pub proposed: Decimal,
+    pub difference: Decimal,
+    /// The outcome under each pack, when it changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Lines whose amounts changed (`line: base -> proposed`) and
+    /// requirements met under one pack and not the other.
+    pub lines: Vec<String>,
+    /// Figures read by both with another value now.
+    pub figures: Vec<String>,
+}
+
+/// The impact report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Impact {
+    pub decision: String,
+    pub base_pack: String,
+    pub proposed_pack: String,
+    pub accounts: usize,
+    pub errors: usize,
+    pub total: Group,
+    pub by_class: BTreeMap<String, Group>,
+    pub by_assistance: BTreeMap<String, Group>,
+    pub pay_more: usize,
+    pub pay_less: usize,
+    pub unchanged: usize,
+    /// Bill change percentiles (proposed minus base): p0 (min), p1, p5, p25, p50, p75, p95, p99, p100 (max).
+    pub percentiles: Vec<(u8, Decimal)>,
+    /// Outcomes that changed: `base -> proposed` and how many.
+    pub flips: BTreeMap<String, usize>,
+    /// The first accounts whose outcome changed, with the cause.
+    pub flipped: Vec<Change>,
+    pub largest: Vec<Change>,
+    /// Changes by class, for the histogram (not in the JSON).
+    #[serde(skip)]
+    pub changes_by_class: BTreeMap<String, Vec<Decimal>>,
+    /// The first rows that could not be decided: row, id, reason.
+    pub error_rows: Vec<(usize, String, String)>,
+}
+
+fn total_of(d: &Determination) -> Decimal {
+    d.total.unwrap_or_default()
+}
+
+fn decide_both(
+    base: &Engine,
+    proposed: &Engine,
+    decision: &str,
+    as_of: Option<chrono::NaiveDate>,
+    row: usize,
+    case: Result<Case, Box<crate::Error>>,
+) -> Account {
+    let options = Options { as_of, trace: false };
+    let mut a = Account {
+        id: format!("row {row}"),
+        class: String::new(),
+        assistance: String::new(),
+        base: None,
+        proposed: None,
+        base_outcome: String::new(),
+        proposed_outcome: String::new(),
+        error: None,
+        row,
+        case: None,
+    };
+    let case = match case {
+        Ok(c) => c,
+        Err(e) => {
+            a.error = Some(e.message.clone());
+            return a;
+        }
+    };
+    let text = |p: &str| case.get(p).and_then(|v| v.as_str()).map(str::to_string);
+    if let Some(id) = text("account.id") {
+        a.id = id;
+    }
+    a.class = text("account.class").unwrap_or_else(|| "-".into());
+    a.assistance = match case.get("account.low_income_tier") {
+        Some(t) => format!(
+            "low-income tier {}",
+            t.as_str().map(str::to_string).unwrap_or_else(|| t.to_string())
+        ),
+        None => "none".into(),
+    };
+    match (
+        base.decide(decision, &case, &options),
+        proposed.decide(decision, &case, &options),
+    ) {
+        (Ok(b), Ok(p)) => {
+            a.base = Some(total_of(&b));
+            a.proposed = Some(total_of(&p));
+            a.base_outcome = b.outcome;
+            a.proposed_outcome = p.outcome;
+            a.case = Some(case);
+        }
+        (Err(e), _) => a.error = Some(format!("base: {}", e.message)),
+        (_, Err(e)) => a.error = Some(format!("proposed: {}", e.message)),
+    }
+    a
+}
+
+/// Decides every account under both packs and summarises the change.
+pub fn run<R: BufRead>(
+    base: &Engine,
+    proposed: &Engine,
+    decision: &str,
+    as_of: Option<chrono::NaiveDate>,
+    rows: Rows<R>,
+) -> Impact {
+    let mut impact = Impact {
+        decision: decision.to_string(),
+        base_pack: format!("{} {}", base.pack().ident.id, base.pack().ident.version),
+        proposed_pack: format!("{} {}", proposed.pack().ident.id, proposed.pack().ident.version),
+        accounts: 0,
+        errors: 0,
+        total: Group::default(),
+        by_class: BTreeMap::new(),
+        by_assistance: BTreeMap::new(),
+        pay_more: 0,
+        pay_less: 0,
+        unchanged: 0,
+        percentiles: Vec::new(),
+        flips: BTreeMap::new(),
+        flipped: Vec::new(),
+        largest: Vec::new(),
+        changes_by_class: BTreeMap::new(),
+        error_rows: Vec::new(),
+    };
+    let mut changes: Vec<Decimal> = Vec::new();
+    // The largest changes so far, with their cases (kept small).
+    let mut top: Vec<(Decimal, Account)> = Vec::new();
+    let mut flipped: Vec<(Decimal, Account)> = Vec::new();
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
+        let accounts: Vec<Account> = chunk
+            .into_par_iter()
+            .map(|(row, _, case)| decide_both(base, proposed, decision, as_of, row, case))
+            .collect();
+        for a in accounts {
+            impact.accounts += 1;
+            let (Some(b), Some(p)) = (a.base, a.proposed) else {
+                impact.errors += 1;
+                if impact.error_rows.len() < 20 {
+                    impact
+                        .error_rows
+                        .push((a.row, a.id.clone(), a.error.clone().unwrap_or_default()));
+                }
+                continue;
+            };
+            let d = p - b;
+            let flip = a.base_outcome != a.proposed_outcome;
+            let changed = flip || !d.is_zero();
+            impact.total.add(b, p, changed);
+            impact.by_class.entry(a.class.clone()).or_default().add(b, p, changed);
+            impact
+                .by_assistance
+                .entry(a.assistance.clone())
+                .or_default()
+                .add(b, p, changed);
+            match d.cmp(&Decimal::ZERO) {
+                std::cmp::Ordering::Greater => impact.pay_more += 1,
+                std::cmp::Ordering::Less => impact.pay_less += 1,
+                std::cmp::Ordering::Equal => impact.unchanged += 1,
+            }
+            if flip {
+                *impact
+                    .flips
+                    .entry(format!("{} -> {}", a.base_outcome, a.proposed_outcome))
+                    .or_default() += 1;
+                if flipped.len() < 20 {
+                    flipped.push((d, a.clone()));
+                }
+            }
+            changes.push(d);
+            impact.changes_by_class.entry(a.class.clone()).or_default().push(d);
+            if !d.is_zero() && (top.len() < 10 || top.last().is_some_and(|(t, _)| d.abs() > t.abs())) {
+                top.push((d, a));
+                top.sort_by(|x, y| y.0.abs().cmp(&x.0.abs()).then(x.1.row.cmp(&y.1.row)));
+                top.truncate(10);
+            }
+        }
+    }
+    changes.sort();
+    impact.percentiles = [0u8, 1, 5, 25, 50, 75, 95, 99, 100]
+        .iter()
+        .filter_map(|p| {
+            let n = changes.len();
+            if n == 0 {
+                return None;
+            }
+            let i = ((n - 1) * usize::from(*p)) / 100;
+            changes.get(i).map(|v| (*p, *v))
+        })
+        .collect();
+    impact.largest = top
+        .into_iter()
+        .map(|(d, a)| explain(base, proposed, decision, as_of, d, a))
+        .collect();
+    impact.flipped = flipped
+        .into_iter()
+        .map(|(d, a)| explain(base, proposed, decision, as_of, d, a))
+        .collect();
+    impact
+}
+
+/// Why one account's result changed: its lines and the figures that moved.
+fn explain(
+    base: &Engine,
+    proposed: &Engine,
+    decision: &str,
+    as_of: Option<chrono::NaiveDate>,
+    d: Decimal,
+    a: Account,
+) -> Change {
+    let mut change = Change {
+        id: a.id.clone(),
+        class: a.class.clone(),
+        base: a.base.unwrap_or_default(),
+        proposed: a.proposed.unwrap_or_default(),
+        difference: d,
+        outcome: (a.base_outcome != a.proposed_outcome)
+            .then(|| format!("{} -> {}", a.base_outcome, a.proposed_outcome)),
+        lines: Vec::new(),
+        figures: Vec::new(),
+    };
+    let Some(case) = &a.case else { return change };
+    let options = Options { as_of, trace: true };
+    let (Ok(b), Ok(p)) = (
+        base.decide(decision, case, &options),
+        proposed.decide(decision, case, &options),
+    ) else {
+        return change;
+    };
+    let sums = |det: &Determination| {
+        let mut m: BTreeMap<String, Decimal> = BTreeMap::new();
+        for l in &det.lines {
+            *m.entry(l.id().to_string()).or_default() += l.amount;
+        }
+        m
+    };
+    let (sb, sp) = (sums(&b), sums(&p));
+    for id in sb.keys().chain(sp.keys().filter(|k| !sb.contains_key(*k))) {
+        let (x, y) = (
+            sb.get(id).copied().unwrap_or_default(),
+            sp.get(id).copied().unwrap_or_default(),
+        );
+        if x != y {
+            change
+                .lines
+                .push(format!("{id}: {} -> {}", money_text(x), money_text(y)));
+        }
+    }
+    for r in &b.reasons {
+        if let Some(q) = p.reasons.iter().find(|q| q.rule == r.rule)
+            && q.passed != r.passed
+        {
+            let word = |passed: bool| if passed { "met" } else { "not met" };
+            change
+                .lines
+                .push(format!("{}: {} -> {}", r.rule, word(r.passed), word(q.passed)));
+        }
+    }
+    let bv = serde_json::to_value(&b).unwrap_or_default();
+    let pv = serde_json::to_value(&p).unwrap_or_default();
+    change.figures = crate::replay::changed_figures(&bv, &pv);
+    change
+}
+
+impl Impact {
+    /// Markdown for the analyst's proposal.
+    pub fn markdown(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "## Impact of {} against {} (`{}`)\n",
+            self.proposed_pack, self.base_pack, self.decision
+        );
+        let _ = writeln!(
+            o,
+            "- accounts: {} ({} could not be decided)\n- affected: {}\n- pay more: {}, pay less: {}, unchanged: {}\n- revenue: ${} under the base, ${} under the proposal, difference {}\n",
+            self.accounts,
+            self.errors,
+            self.total.affected,
+            self.pay_more,
+            self.pay_less,
+            self.unchanged,
+            money_text(self.total.base),
+            money_text(self.total.proposed),
+            signed(self.total.difference)
+        );
+        for (title, groups) in [("class", &self.by_class), ("assistance status", &self.by_assistance)] {
+            let _ = writeln!(
+                o,
+                "### Revenue by {title}\n\n| {title} | accounts | affected | base | proposal | difference |\n|---|---:|---:|---:|---:|---:|"
+            );
+            for (k, g) in groups {
+                let _ = writeln!(
+                    o,
+                    "| {k} | {} | {} | ${} | ${} | {} |",
+                    g.accounts,
+                    g.affected,
+                    money_text(g.base),
+                    money_text(g.proposed),
+                    signed(g.difference)
+                );
+            }
+            let _ = writeln!(o);
+        }
+        let _ = writeln!(
+            o,
+            "### Bill changes (proposal minus base)\n\n| percentile | change |\n|---:|---:|"
+        );
+        for (p, v) in &self.percentiles {
+            let _ = writeln!(o, "| {p} | {} |", signed(*v));
+        }
+        if !self.flips.is_empty() {
+            let _ = writeln!(o, "\n### Outcomes that change\n\n| from -> to | accounts |\n|---|---:|");
+            for (k, n) in &self.flips {
+                let _ = writeln!(o, "| {k} | {n} |");
+            }
+        }
+        if !self.flipped.is_empty() {
+            let _ = writeln!(
+                o,
+                "\n### Accounts whose outcome changes\n\n| account | class | outcome | cause |\n|---|---|---|---|"
+            );
+            for c in &self.flipped {
+                let cause = c
+                    .lines
+                    .iter()
+                    .chain(c.figures.iter())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} |",
+                    c.id,
+                    c.class,
+                    c.outcome.as_deref().unwrap_or(""),
+                    cause.replace('|', "\\|")
+                );
+            }
+        }
+        if !self.largest.is_empty() {
+            let _ = writeln!(
+                o,
+                "\n### Largest changes\n\n| account | class | base | proposal | change | cause |\n|---|---|---:|---:|---:|---|"
+            );
+            for c in &self.largest {
+                let cause = c
+                    .lines
+                    .iter()
+                    .chain(c.figures.iter())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | ${} | ${} | {} | {} |",
+                    c.id,
+                    c.class,
+                    money_text(c.base),
+                    money_text(c.proposed),
+                    signed(c.difference),
+                    cause.replace('|', "\\|")
+                );
+            }
+        }
+        if !self.error_rows.is_empty() {
+            let _ = writeln!(o, "\n### Could not be decided (first {})\n", self.error_rows.len());
+            for (row, id, e) in &self.error_rows {
+                let _ = writeln!(o, "- row {row} ({id}): {}", e.replace('\n', " "));
+            }
+        }
+        o
+    }
+
+    /// A self-contained HTML report (no network): the markdown's tables and
+    /// two SVG charts, the histogram of bill changes by class and revenue by
+    /// class under both packs.
+    pub fn html(&self) -> String {
+        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let mut o = String::new();
+        let _ = write!(
+            o,
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Impact of {}</title><style>body{{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}table{{border-collapse:collapse;margin:1rem 0}}td,th{{border-bottom:1px solid #ccd;padding:.2rem .5rem;text-align:right}}td:first-child,th:first-child{{text-align:left}}svg text{{font:12px system-ui,sans-serif}}</style></head><body>",
+            esc(&self.proposed_pack)
+        );
+        let _ = write!(
+            o,
+            "<h1>Impact of {} against {}</h1>",
+            esc(&self.proposed_pack),
+            esc(&self.base_pack)
+        );
+        let _ = write!(
+            o,
+            "<p id=\"summary\">{} accounts ({} not decided); {} affected; {} pay more, {} pay less. Revenue ${} under the base, ${} under the proposal: <strong>{}</strong>.</p>",
+            self.accounts,
+            self.errors,
+            self.total.affected,
+            self.pay_more,
+            self.pay_less,
+            money_text(self.total.base),
+            money_text(self.total.proposed),
+            signed(self.total.difference)
+        );
+        o.push_str("<h2>Bill changes by class</h2>");
+        o.push_str(&self.histogram());
+        o.push_str("<h2>Revenue by class</h2>");
+        o.push_str(&self.revenue_chart());
+        // The tables, from the markdown.
+        o.push_str("<h2>Details</h2>");
+        o.push_str(&markdown_tables_to_html(&self.markdown()));
+        o.push_str("</body></html>\n");
+        o
+    }
+
+    fn histogram(&self) -> String {
+        let all: Vec<Decimal> = self.changes_by_class.values().flatten().copied().collect();
+        let (Some(lo), Some(hi)) = (all.iter().min().copied(), all.iter().max().copied()) else {
+            return "<p>No accounts.</p>".into();
+        };
+        let bins = 20usize;
+        let width = if hi > lo {
+            (hi - lo) / Decimal::from(bins)
+        } else {
+            Decimal::ONE
+        };
+        let colors = ["#2b6cb0", "#c05621", "#2f855a", "#6b46c1"];
+        let mut counts: Vec<(String, Vec<usize>)> = Vec::new();
+        for (class, v) in &self.changes_by_class {
+            let mut c = vec![0usize; bins];
+            for d in v {
+                let i = if width.is_zero() {
+                    0
+                } else {
+                    let bin = ((*d - lo) / width).floor();
+                    bin.to_string().parse::<usize>().unwrap_or(0).min(bins - 1)
+                };
+                if let Some(slot) = c.get_mut(i) {
+                    *slot += 1;
+                }
+            }
+            counts.push((class.clone(), c));
+        }
+        let max = counts
+            .iter()
+            .flat_map(|(_, c)| c.iter())
+            .max()
+            .copied()
+            .unwrap_or(1)
+            .max(1);
+        let (w, h, left, bottom) = (720.0, 260.0, 50.0, 40.0);
+        let slot = (w - left) / bins as f64;
+        let bar = slot / counts.len().max(1) as f64;
+        let mut s = format!(
+            "<svg id=\"histogram\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\" role=\"img\" aria-label=\"Histogram of bill changes by class\">",
+            h + bottom
+        );
+        for (k, (class, c)) in counts.iter().enumerate() {
+            let color = colors.get(k % colors.len()).copied().unwrap_or("#333");
+            for (i, n) in c.iter().enumerate() {
+                let bh = h * (*n as f64) / max as f64;
+                let x = left + i as f64 * slot + k as f64 * bar;
+                let _ = write!(
+                    s,
+                    "<rect class=\"bar\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"{color}\"><title>{class}: {n}</title></rect>",
+                    h - bh,
+                    bar.max(1.0) - 0.5
+                );
+            }
+            let _ = write!(
+                s,
+                "<text x=\"{}\" y=\"{}\" fill=\"{color}\">{class}</text>",
+                left + 10.0 + 110.0 * k as f64,
+                14
+            );
+        }
+        let _ = write!(
+            s,
+            "<line x1=\"{left}\" y1=\"{h}\" x2=\"{w}\" y2=\"{h}\" stroke=\"#333\"/><text x=\"{left}\" y=\"{}\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"middle\">bill change (USD)</text><text x=\"4\" y=\"20\">{max}</text></svg>",
+            h + 16.0,
+            signed(lo),
+            w,
+            h + 16.0,
+            signed(hi),
+            (w + left) / 2.0,
+            h + 34.0
+        );
+        s
+    }
+
+    fn revenue_chart(&self) -> String {
+        let max = self
+            .by_class
+            .values()
+            .flat_map(|g| [g.base, g.proposed])
+            .max()
+            .unwrap_or(Decimal::ONE)
+            .max(Decimal::ONE);
+        let (w, row_h, left) = (720.0, 28.0, 120.0);
+        let h = row_h * 2.0 * self.by_class.len() as f64 + 20.0;
+        let mut s = format!(
+            "<svg id=\"revenue\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"Revenue by class under the base and the proposal\">"
+        );
+        let to_f = |d: Decimal| d.to_string().parse::<f64>().unwrap_or(0.0);
+        for (i, (class, g)) in self.by_class.iter().enumerate() {
+            let y = i as f64 * row_h * 2.0;
+            for (j, (label, v, color)) in [("base", g.base, "#a0aec0"), ("proposal", g.proposed, "#2b6cb0")]
+                .iter()
+                .enumerate()
+            {
+                let bw = (w - left - 120.0) * to_f(*v) / to_f(max);
+                let yy = y + j as f64 * row_h;
+                let _ = write!(
+                    s,
+                    "<rect class=\"bar\" x=\"{left}\" y=\"{yy:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"{color}\"><title>{class} {label}: ${}</title></rect><text x=\"{:.1}\" y=\"{:.1}\">${}</text>",
+                    row_h - 6.0,
+                    money_text(*v),
+                    left + bw + 4.0,
+                    yy + row_h / 2.0 + 2.0,
+                    money_text(*v)
+                );
+            }
+            let _ = write!(s, "<text x=\"4\" y=\"{:.1}\">{class}</text>", y + row_h);
+        }
+        s.push_str("</svg>");
+        s
+    }
+}
+
+fn signed(d: Decimal) -> String {
+    if d.is_sign_negative() && !d.is_zero() {
+        format!("-${}", money_text(-d))
+    } else {
+        format!("+${}", money_text(d))
+    }
+}
+
+/// The markdown report's headings, lists and pipe tables as HTML.
+fn markdown_tables_to_html(md: &str) -> String {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let mut o = String::new();
+    let mut in_table = false;
+    for line in md.lines() {
+        let t = line.trim();
+        if t.starts_with('|') {
+            if t.contains("---") {
+                continue;
+            }
+            if !in_table {
+                o.push_str("<table>");
+                in_table = true;
+            }
+            o.push_str("<tr>");
+            for cell in t.trim_matches('|').split(" | ") {
+                let _ = write!(o, "<td>{}</td>", esc(cell.trim().replace("\\|", "|").as_str()));
+            }
+            o.push_str("</tr>");
+            continue;
+        }
+        if in_table {
+            o.push_str("</table>");
+            in_table = false;
+        }
+        if let Some(h) = t.strip_prefix("### ") {
+            let _ = write!(o, "<h3>{}</h3>", esc(h));
+        } else if let Some(h) = t.strip_prefix("## ") {
+            let _ = write!(o, "<h2>{}</h2>", esc(h));
+        } else if let Some(li) = t.strip_prefix("- ") {
+            let _ = write!(o, "<p>{}</p>", esc(li));
+        }
+    }
+    if in_table {
+        o.push_str("</table>");
+    }
+    o
+}
