@@ -448,7 +448,7 @@ impl Impact {
         let mut o = String::new();
         let _ = write!(
             o,
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Impact of {}</title><style>body{{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}table{{border-collapse:collapse;margin:1rem 0}}td,th{{border-bottom:1px solid #ccd;padding:.2rem .5rem;text-align:right}}td:first-child,th:first-child{{text-align:left}}svg text{{font:12px system-ui,sans-serif}}</style></head><body>",
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Impact of {}</title><style>body{{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}table{{border-collapse:collapse;margin:1rem 0}}td,th{{border-bottom:1px solid #ccd;padding:.2rem .5rem;text-align:right}}td:first-child,th:first-child,td:last-child{{text-align:left}}svg text{{font:12px system-ui,sans-serif}}</style></head><body>",
             esc(&self.proposed_pack)
         );
         let _ = write!(

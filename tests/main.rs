@@ -7,6 +7,7 @@ mod batch;
 mod cli;
 mod decisions;
 mod engine;
+mod impact;
 mod invariants;
 mod packs;
 mod review;

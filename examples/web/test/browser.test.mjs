@@ -125,3 +125,24 @@ test("the playground changes a rate, runs the tests and decides with the copy", 
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test("the impact report opens with no network and shows both charts", async () => {
+  const root = join(web, "..", "..");
+  const bin = join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), "debug", "ratebook");
+  const dir = mkdtempSync(join(tmpdir(), "ratebook-impact-"));
+  execSync(`"${bin}" synth --accounts 300 --seed 3 --out "${dir}/portfolio.csv"`, { cwd: root, stdio: "ignore" });
+  execSync(
+    `"${bin}" impact --base examples/impact/base --proposed examples/impact/proposal --accounts "${dir}/portfolio.csv" --report "${dir}/report.html"`,
+    { cwd: root, stdio: "ignore" },
+  );
+  const page = await browser.newPage();
+  const requests = [];
+  page.on("request", (r) => requests.push(r.url()));
+  await page.goto(`file://${dir}/report.html`);
+  assert.ok((await page.locator("#histogram rect.bar").count()) >= 20);
+  assert.equal(await page.locator("#revenue rect.bar").count(), 4, "base and proposal for two classes");
+  assert.match(await page.textContent("#summary"), /300 accounts/);
+  assert.deepEqual(requests.filter((u) => !u.startsWith("file://")), [], "nothing fetched from a network");
+  await page.screenshot({ path: join(shots, "impact.png"), fullPage: true });
+  await page.close();
+});

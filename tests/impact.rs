@@ -1,0 +1,106 @@
+//! `synth` and `impact`: a reproducible portfolio, and the impact of a
+//! proposal over it, consistent and explained; outcome flips for an
+//! eligibility decision; the HTML report is self-contained.
+
+use ratebook::batch::Rows;
+use ratebook::pack::{FolderLoader, Pack};
+use ratebook::{Engine, impact};
+use rust_decimal::Decimal;
+
+fn engine(dir: Option<&str>) -> Engine {
+    let pack = match dir {
+        Some(d) => Pack::load(&FolderLoader, d).expect("loads"),
+        None => Pack::portland().expect("loads"),
+    };
+    Engine::new(pack).expect("compiles")
+}
+
+fn portfolio(n: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    ratebook::synth::write(n, seed, &mut out).expect("writes");
+    out
+}
+
+#[test]
+fn a_synthetic_portfolio_is_reproducible_from_its_seed() {
+    let a = portfolio(500, 11);
+    assert_eq!(a, portfolio(500, 11), "the same seed gives the same bytes");
+    assert_ne!(a, portfolio(500, 12));
+    let text = String::from_utf8(a).expect("utf-8");
+    assert_eq!(text.lines().count(), 501, "a header and one row per account");
+    let residential = text.lines().filter(|l| l.contains(",residential,")).count();
+    assert!(
+        (350..=450).contains(&residential),
+        "about 80% residential: {residential}"
+    );
+}
+
+fn run(n: usize) -> impact::Impact {
+    let csv = portfolio(n, 7);
+    let rows = Rows::new("portfolio.csv", &csv[..]).expect("reads");
+    impact::run(
+        &engine(Some("examples/impact/base")),
+        &engine(Some("examples/impact/proposal")),
+        "bill",
+        None,
+        rows,
+    )
+}
+
+#[test]
+fn the_impact_of_a_rate_increase_adds_up_and_names_its_cause() {
+    let r = run(400);
+    assert_eq!((r.accounts, r.errors), (400, 0), "{:?}", r.error_rows);
+    assert_eq!(r.pay_more, 400, "every account uses water");
+    assert_eq!(r.total.difference, r.total.proposed - r.total.base);
+    for groups in [&r.by_class, &r.by_assistance] {
+        let sum: Decimal = groups.values().map(|g| g.difference).sum();
+        assert_eq!(sum, r.total.difference, "the groups add up to the whole");
+        assert_eq!(groups.values().map(|g| g.accounts).sum::<usize>(), 400);
+    }
+    let values: Vec<Decimal> = r.percentiles.iter().map(|(_, v)| *v).collect();
+    assert!(values.windows(2).all(|w| w[0] <= w[1]), "{values:?}");
+    assert_eq!(r.largest.len(), 10);
+    let top = &r.largest[0];
+    assert_eq!(top.difference, r.percentiles.last().expect("a max").1);
+    assert!(top.lines.iter().any(|l| l.starts_with("water.volume:")), "{top:?}");
+    assert!(
+        top.figures
+            .iter()
+            .any(|f| f.contains("water.volume_rate") && f.contains("was 7.006, now 7.356")),
+        "{top:?}"
+    );
+    insta::assert_snapshot!("impact_markdown", run(40).markdown());
+}
+
+#[test]
+fn an_eligibility_proposal_reports_who_flips_and_why() {
+    let text = std::fs::read("examples/impact/applicants.jsonl").expect("exists");
+    let rows = Rows::new("applicants.jsonl", &text[..]).expect("reads");
+    let r = impact::run(
+        &engine(None),
+        &engine(Some("examples/impact/discount-proposal")),
+        "low_income_discount",
+        None,
+        rows,
+    );
+    assert_eq!(r.accounts, 4);
+    assert_eq!(r.flips.get("ineligible -> eligible"), Some(&1));
+    assert_eq!(r.total.affected, 1);
+    let f = &r.flipped[0];
+    assert_eq!(f.id, "L-2");
+    assert!(
+        f.lines.contains(&"income_within_limit: not met -> met".to_string()),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn the_html_report_is_self_contained_with_both_charts() {
+    let html = run(200).html();
+    assert!(html.contains("<svg id=\"histogram\"") && html.contains("<svg id=\"revenue\""));
+    assert!(html.matches("class=\"bar\"").count() > 10);
+    for external in ["src=", "href=", "<script", "<link"] {
+        assert!(!html.contains(external), "nothing to fetch: {external}");
+    }
+}
