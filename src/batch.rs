@@ -22,6 +22,42 @@ pub struct BatchOptions {
     pub as_of: Option<chrono::NaiveDate>,
     /// Keep each determination's full trace (off: `"trace": []`).
     pub trace: bool,
+    /// One CSV row per account (`row, id, outcome, each line's amount,
+    /// total, error`) instead of JSON Lines; the line columns are the
+    /// decision's charges, in order.
+    pub csv_lines: Option<Vec<String>>,
+}
+
+/// The line columns of CSV output: a declarative decision's charges.
+pub fn csv_columns(engine: &Engine, decision: &str) -> std::result::Result<Vec<String>, Error> {
+    engine
+        .declarative(decision)
+        .map(|d| d.charges.iter().map(|c| c.id.to_string()).collect())
+        .ok_or_else(|| {
+            Error::input(
+                "ratebook::batch::csv_needs_charges",
+                format!("CSV output has a column per line: `{decision}` is not a declarative decision with charges; use JSON Lines"),
+            )
+        })
+}
+
+/// The CSV header for `lines`.
+pub fn csv_header(lines: &[String]) -> String {
+    let mut h = String::from("row,id,outcome");
+    for l in lines {
+        h.push(',');
+        h.push_str(l);
+    }
+    h.push_str(",total,error\n");
+    h
+}
+
+fn csv_cell(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// What a run did.
@@ -214,6 +250,45 @@ fn decide_row(engine: &Engine, opts: &BatchOptions, (row, id, case): Row) -> (bo
     let result = case
         .map_err(|e| *e)
         .and_then(|c| engine.decide(&opts.decision, &c, &options));
+    if let Some(lines) = &opts.csv_lines {
+        let mut cells = vec![row.to_string()];
+        let ok = result.is_ok();
+        match result {
+            Ok(det) => {
+                let id = id.or_else(|| {
+                    det.outputs
+                        .get("account.id")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                });
+                cells.push(csv_cell(&id.unwrap_or_default()));
+                cells.push(csv_cell(&det.outcome));
+                for l in lines {
+                    let amounts: Vec<_> = det
+                        .lines
+                        .iter()
+                        .filter(|x| &**x.id() == l.as_str())
+                        .map(|x| x.amount)
+                        .collect();
+                    cells.push(if amounts.is_empty() {
+                        String::new()
+                    } else {
+                        crate::money::money_text(amounts.into_iter().sum())
+                    });
+                }
+                cells.push(det.total.map(crate::money::money_text).unwrap_or_default());
+                cells.push(String::new());
+            }
+            Err(e) => {
+                cells.push(csv_cell(&id.unwrap_or_default()));
+                cells.push(String::new());
+                cells.extend(lines.iter().map(|_| String::new()));
+                cells.push(String::new());
+                cells.push(csv_cell(&format!("{}: {}", e.code, e.message)));
+            }
+        }
+        return (ok, cells.join(","));
+    }
     match result {
         Ok(det) => (true, serde_json::to_string(&det).unwrap_or_default()),
         Err(e) => {

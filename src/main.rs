@@ -52,6 +52,10 @@ enum Command {
         /// Keep each determination's full explanation trace.
         #[arg(long)]
         trace: bool,
+        /// `jsonl` (determinations) or `csv` (one row per account: row, id,
+        /// outcome, each line's amount, total, error).
+        #[arg(long, default_value = "jsonl", value_parser = ["jsonl", "csv"])]
+        format: String,
         /// Worker threads (default: every core).
         #[arg(long)]
         threads: Option<usize>,
@@ -283,10 +287,15 @@ fn main() -> ExitCode {
             out: out_path,
             eval,
             trace,
+            format,
             threads,
         } => {
             let run = || -> Result<ratebook::batch::Summary, Error> {
                 let engine = eval.engine()?;
+                let csv_lines = match format.as_str() {
+                    "csv" => Some(ratebook::batch::csv_columns(&engine, &decision)?),
+                    _ => None,
+                };
                 if !engine.decision_names().any(|d| d == decision) {
                     // The first row would say so; say it once, up front.
                     let probe = ratebook::Case::from_value("-", serde_json::json!({}));
@@ -311,10 +320,15 @@ fn main() -> ExitCode {
                 } else {
                     indicatif::ProgressBar::hidden()
                 };
+                if let Some(lines) = &csv_lines {
+                    sink.write_all(ratebook::batch::csv_header(lines).as_bytes())
+                        .map_err(|e| Error::input("ratebook::io", format!("cannot write the output: {e}")))?;
+                }
                 let opts = ratebook::batch::BatchOptions {
                     decision: decision.clone(),
                     as_of: eval.as_of,
                     trace,
+                    csv_lines,
                 };
                 let start = std::time::Instant::now();
                 let work = || {

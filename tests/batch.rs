@@ -133,3 +133,55 @@ fn json_lines_in_with_bad_lines_keep_every_row() {
     assert_eq!(lines[3]["outputs"]["account.id"], "J-5");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn csv_output_has_a_row_per_account_with_each_line_and_the_error() {
+    let dir = std::env::temp_dir().join(format!("ratebook-batch-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (csv, _) = csv_with_bad_rows(40);
+    let path = dir.join("accounts.csv");
+    std::fs::write(&path, &csv).expect("writes");
+    let o = Command::new(env!("CARGO_BIN_EXE_ratebook"))
+        .args([
+            "batch",
+            "--accounts",
+            path.to_str().expect("utf-8"),
+            "--decision",
+            "bill",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8(o.stdout).expect("utf-8");
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = rows.headers().expect("a header").iter().map(str::to_string).collect();
+    assert_eq!(
+        header,
+        [
+            "row",
+            "id",
+            "outcome",
+            "water.volume",
+            "water.base",
+            "sewer.volume",
+            "stormwater",
+            "harbor.volume",
+            "harbor.area",
+            "discount.clean_river_rewards",
+            "discount.low_income",
+            "total",
+            "error"
+        ]
+    );
+    let records: Vec<csv::StringRecord> = rows.records().map(|r| r.expect("a record")).collect();
+    assert_eq!(records.len(), 40, "one row per account");
+    let first = &records[0];
+    assert_eq!((&first[0], &first[1], &first[2]), ("2", "1", "computed"));
+    // 1 ccf: water 7.01, base 63.57, sewer on the lesser of 1 and 6 = 1 ccf: 12.96.
+    assert_eq!((&first[3], &first[4], &first[5]), ("7.01", "63.57", "12.96"));
+    let bad = &records[19];
+    assert_eq!((&bad[1], &bad[2], &bad[11]), ("20", "", ""));
+    assert!(bad[12].starts_with("ratebook::"), "{:?}", bad);
+    let _ = std::fs::remove_dir_all(&dir);
+}
