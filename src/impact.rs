@@ -267,6 +267,107 @@ pub fn run<R: BufRead>(
     impact
 }
 
+/// What changed between a determination and the same case under a
+/// proposal, and why: the outcome, the total, each line that moved, each
+/// requirement met under one and not the other, and the figures read by
+/// both with another value.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub base_pack: String,
+    pub proposed_pack: String,
+    pub base_outcome: String,
+    pub proposed_outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_total: Option<Decimal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposed_total: Option<Decimal>,
+    pub lines: Vec<String>,
+    pub requirements: Vec<String>,
+    pub figures: Vec<String>,
+}
+
+impl Comparison {
+    pub fn of(b: &Determination, p: &Determination) -> Comparison {
+        let sums = |det: &Determination| {
+            let mut m: BTreeMap<String, Decimal> = BTreeMap::new();
+            for l in &det.lines {
+                *m.entry(l.id().to_string()).or_default() += l.amount;
+            }
+            m
+        };
+        let (sb, sp) = (sums(b), sums(p));
+        let mut lines = Vec::new();
+        for id in sb.keys().chain(sp.keys().filter(|k| !sb.contains_key(*k))) {
+            let (x, y) = (
+                sb.get(id).copied().unwrap_or_default(),
+                sp.get(id).copied().unwrap_or_default(),
+            );
+            if x != y {
+                lines.push(format!("{id}: {} -> {}", money_text(x), money_text(y)));
+            }
+        }
+        let mut requirements = Vec::new();
+        for r in &b.reasons {
+            if let Some(q) = p.reasons.iter().find(|q| q.rule == r.rule)
+                && q.passed != r.passed
+            {
+                let word = |passed: bool| if passed { "met" } else { "not met" };
+                requirements.push(format!("{}: {} -> {}", r.rule, word(r.passed), word(q.passed)));
+            }
+        }
+        let bv = serde_json::to_value(b).unwrap_or_default();
+        let pv = serde_json::to_value(p).unwrap_or_default();
+        Comparison {
+            base_pack: format!("{} {}", b.pack.id, b.pack.version),
+            proposed_pack: format!("{} {}", p.pack.id, p.pack.version),
+            base_outcome: b.outcome.clone(),
+            proposed_outcome: p.outcome.clone(),
+            base_total: b.total,
+            proposed_total: p.total,
+            lines,
+            requirements,
+            figures: crate::replay::changed_figures(&bv, &pv),
+        }
+    }
+
+    /// Text: why did this result change?
+    pub fn text(&self) -> String {
+        let mut o = String::new();
+        let total = |t: Option<Decimal>| t.map(|t| format!(", total ${}", money_text(t))).unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "under {}: {}{}",
+            self.base_pack,
+            self.base_outcome,
+            total(self.base_total)
+        );
+        let _ = writeln!(
+            o,
+            "under {}: {}{}",
+            self.proposed_pack,
+            self.proposed_outcome,
+            total(self.proposed_total)
+        );
+        if self.lines.is_empty() && self.requirements.is_empty() && self.base_outcome == self.proposed_outcome {
+            let _ = writeln!(o, "\nno change");
+            return o;
+        }
+        for (title, list) in [
+            ("lines that changed", &self.lines),
+            ("requirements that changed", &self.requirements),
+            ("because these figures changed", &self.figures),
+        ] {
+            if !list.is_empty() {
+                let _ = writeln!(o, "\n{title}:");
+                for l in list {
+                    let _ = writeln!(o, "  - {l}");
+                }
+            }
+        }
+        o
+    }
+}
+
 /// Why one account's result changed: its lines and the figures that moved.
 fn explain(
     base: &Engine,
@@ -295,38 +396,9 @@ fn explain(
     ) else {
         return change;
     };
-    let sums = |det: &Determination| {
-        let mut m: BTreeMap<String, Decimal> = BTreeMap::new();
-        for l in &det.lines {
-            *m.entry(l.id().to_string()).or_default() += l.amount;
-        }
-        m
-    };
-    let (sb, sp) = (sums(&b), sums(&p));
-    for id in sb.keys().chain(sp.keys().filter(|k| !sb.contains_key(*k))) {
-        let (x, y) = (
-            sb.get(id).copied().unwrap_or_default(),
-            sp.get(id).copied().unwrap_or_default(),
-        );
-        if x != y {
-            change
-                .lines
-                .push(format!("{id}: {} -> {}", money_text(x), money_text(y)));
-        }
-    }
-    for r in &b.reasons {
-        if let Some(q) = p.reasons.iter().find(|q| q.rule == r.rule)
-            && q.passed != r.passed
-        {
-            let word = |passed: bool| if passed { "met" } else { "not met" };
-            change
-                .lines
-                .push(format!("{}: {} -> {}", r.rule, word(r.passed), word(q.passed)));
-        }
-    }
-    let bv = serde_json::to_value(&b).unwrap_or_default();
-    let pv = serde_json::to_value(&p).unwrap_or_default();
-    change.figures = crate::replay::changed_figures(&bv, &pv);
+    let cmp = Comparison::of(&b, &p);
+    change.lines = cmp.lines.into_iter().chain(cmp.requirements).collect();
+    change.figures = cmp.figures;
     change
 }
 

@@ -16,6 +16,7 @@ pub mod case;
 pub mod charges;
 pub mod dates;
 pub mod determination;
+pub mod diff;
 pub mod engine;
 pub mod error;
 #[cfg(feature = "batch")]

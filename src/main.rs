@@ -32,6 +32,9 @@ enum Command {
         case: Option<String>,
         #[command(flatten)]
         eval: EvalArgs,
+        /// Also decide under a proposed pack and explain what changed and why.
+        #[arg(long, value_name = "PACK")]
+        compare: Option<String>,
         /// Output format.
         #[arg(long, default_value = "text", value_parser = ["json", "text", "markdown", "letter"])]
         format: String,
@@ -93,6 +96,14 @@ enum Command {
         #[arg(long)]
         report: Option<String>,
         #[arg(long, default_value = "markdown", value_parser = ["markdown", "json"])]
+        format: String,
+    },
+    /// Semantic diff of two packs: parameters by date with old and new
+    /// values, charges, decisions and citations (`portland` is the embedded pack).
+    Diff {
+        base: String,
+        proposed: String,
+        #[arg(long, default_value = "text", value_parser = ["text", "markdown", "json"])]
         format: String,
     },
     /// Run a pack's own tests (rules/<pack>/tests/*.yaml).
@@ -258,6 +269,46 @@ fn main() -> ExitCode {
             decision,
             case,
             eval,
+            compare: Some(proposed),
+            format,
+        } => {
+            let json = format == "json";
+            let run = || -> Result<String, Error> {
+                let base = eval.engine()?;
+                let overrides = eval
+                    .set
+                    .iter()
+                    .map(|s| ratebook::engine::parse_override(s))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let other = ratebook::Engine::with_overrides(load_pack(Some(&proposed))?, &overrides)?;
+                let (name, text) = read_case(case.as_deref())?;
+                let c = ratebook::Case::parse(&name, &text)?;
+                let options = ratebook::Options {
+                    as_of: eval.as_of,
+                    trace: true,
+                };
+                let b = base.decide(&decision, &c, &options)?;
+                let p = other.decide(&decision, &c, &options)?;
+                let cmp = ratebook::impact::Comparison::of(&b, &p);
+                Ok(if json {
+                    serde_json::to_string_pretty(&cmp).unwrap_or_default() + "\n"
+                } else {
+                    cmp.text()
+                })
+            };
+            match run() {
+                Ok(t) => {
+                    out(&t);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report(&e, json),
+            }
+        }
+        Command::Decide {
+            decision,
+            case,
+            eval,
+            compare: None,
             format,
         } => {
             let json = format == "json";
@@ -359,6 +410,21 @@ fn main() -> ExitCode {
                 Ok(s) if s.errors == 0 => ExitCode::SUCCESS,
                 Ok(_) => ExitCode::from(2),
                 Err(e) => report(&e, false),
+            }
+        }
+        Command::Diff { base, proposed, format } => {
+            let json = format == "json";
+            match load_pack(Some(&base)).and_then(|b| Ok((b, load_pack(Some(&proposed))?))) {
+                Ok((b, p)) => {
+                    let d = ratebook::diff::diff(&b, &p);
+                    out(&if json {
+                        serde_json::to_string_pretty(&d).unwrap_or_default() + "\n"
+                    } else {
+                        d.render(format == "markdown")
+                    });
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report(&e, json),
             }
         }
         Command::Synth {

@@ -104,3 +104,71 @@ fn the_html_report_is_self_contained_with_both_charts() {
         assert!(!html.contains(external), "nothing to fetch: {external}");
     }
 }
+
+#[test]
+fn a_semantic_diff_names_each_changed_figure_with_old_and_new_values() {
+    let base = Pack::portland().expect("loads");
+    let proposal = Pack::load(&FolderLoader, "examples/impact/proposal").expect("loads");
+    let d = ratebook::diff::diff(&base, &proposal);
+    let rate = d
+        .parameters
+        .iter()
+        .find(|c| c.what == "water.volume_rate from 2023-07-01")
+        .expect("the changed rate");
+    assert_eq!(rate.change, "changed");
+    assert!(
+        rate.old
+            .as_deref()
+            .is_some_and(|o| o.starts_with("7.006 USD/ccf (published)"))
+    );
+    assert!(
+        rate.new
+            .as_deref()
+            .is_some_and(|n| n.starts_with("7.356 USD/ccf (assumed)"))
+    );
+    assert!(d.charges.is_empty() && d.decisions.is_empty() && d.citations.is_empty());
+    assert!(
+        d.render(true)
+            .contains("| changed | water.volume_rate from 2023-07-01 |")
+    );
+    assert!(ratebook::diff::diff(&base, &base).is_empty(), "a pack against itself");
+    let safety = Pack::load(&FolderLoader, "tests/packs/safety_net").expect("loads");
+    let d = ratebook::diff::diff(&base, &safety);
+    assert_eq!(
+        d.parameters
+            .iter()
+            .filter(|c| c.what.starts_with("safety_net."))
+            .count(),
+        4
+    );
+}
+
+#[test]
+fn compare_explains_why_a_result_changed() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ratebook"))
+        .args(["decide", "low_income_discount", "-", "--compare", "examples/impact/discount-proposal", "--format", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"account: { class: residential }\ndwelling: single_family\nlives_at_property: true\npays_bill_directly: true\nhousehold_size: 4\nmonthly_income: 5800\napplication_date: 2024-03-01\n")?;
+            c.wait_with_output()
+        })
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0));
+    let c: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        (c["base_outcome"].as_str(), c["proposed_outcome"].as_str()),
+        (Some("ineligible"), Some("eligible"))
+    );
+    assert_eq!(c["requirements"][0], "income_within_limit: not met -> met");
+    assert!(
+        c["figures"][0].as_str().is_some_and(
+            |f| f.starts_with("low_income.tier1_monthly_limit[4] in force on 2024-03-01 was 5640, now 6000")
+        )
+    );
+}
