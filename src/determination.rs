@@ -360,6 +360,9 @@ pub struct Determination {
     /// Figures supplied for the evaluation (`--set`), as given.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub set: Arc<[String]>,
+    /// Made with the figures as known on this date (`--known-at`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_at: Option<NaiveDate>,
 }
 
 impl Determination {
@@ -651,6 +654,7 @@ impl Recorder {
             warnings: self.warnings,
             case: None,
             set: Arc::from([]),
+            known_at: None,
         }
     }
 }

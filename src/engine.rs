@@ -77,6 +77,8 @@ pub struct Engine {
     declaratives: Arc<Declaratives>,
     /// Figures supplied for this engine (`--set`), as `PARAM[KEY]@DATE=VALUE`.
     overrides: Arc<[String]>,
+    /// The figures as known on this date (`--known-at`), if not the latest.
+    known_at: Option<NaiveDate>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -125,6 +127,7 @@ impl Engine {
             decisions,
             declaratives: Arc::new(declaratives),
             overrides: Arc::from([]),
+            known_at: None,
         })
     }
 
@@ -137,6 +140,17 @@ impl Engine {
         }
         let mut engine = Engine::new(pack)?;
         engine.overrides = overrides.iter().map(|o| o.to_string()).collect();
+        Ok(engine)
+    }
+
+    /// An engine over the figures of `pack` as known on `date`: values
+    /// adopted later (retroactive changes) are set aside, so a determination
+    /// made before them can be made again.
+    pub fn known_at(pack: Pack, overrides: &[Override], date: NaiveDate) -> Result<Engine> {
+        let mut pack = pack;
+        pack.params.known_at(date);
+        let mut engine = Engine::with_overrides(pack, overrides)?;
+        engine.known_at = Some(date);
         Ok(engine)
     }
 
@@ -196,6 +210,7 @@ impl Engine {
         }?;
         det.case = Some(Arc::clone(&case.value));
         det.set = Arc::clone(&self.overrides);
+        det.known_at = self.known_at;
         Ok(det)
     }
 

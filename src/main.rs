@@ -179,6 +179,9 @@ struct EvalArgs {
     /// Supply or override a figure: PARAM=VALUE, PARAM[KEY]=VALUE, PARAM[KEY]@DATE=VALUE.
     #[arg(long = "set", value_name = "PARAM=VALUE")]
     set: Vec<String>,
+    /// Use the figures as known on this date: values adopted later (retroactive changes) are set aside.
+    #[arg(long, value_parser = date_arg)]
+    known_at: Option<NaiveDate>,
 }
 
 impl EvalArgs {
@@ -189,7 +192,11 @@ impl EvalArgs {
             .iter()
             .map(|s| ratebook::engine::parse_override(s))
             .collect::<Result<Vec<_>, _>>()?;
-        ratebook::Engine::with_overrides(load_pack(self.pack.as_deref())?, &overrides)
+        let pack = load_pack(self.pack.as_deref())?;
+        match self.known_at {
+            Some(date) => ratebook::Engine::known_at(pack, &overrides, date),
+            None => ratebook::Engine::with_overrides(pack, &overrides),
+        }
     }
 }
 

@@ -267,6 +267,17 @@ impl ParamStore {
         self.by_name.values().filter_map(|id| self.get(*id))
     }
 
+    /// The figures as known on `date`: every dated value adopted after it is
+    /// set aside (values without an adoption date are kept), so the value in
+    /// force before a retroactive change applies again.
+    pub fn known_at(&mut self, date: NaiveDate) {
+        for p in &mut self.params {
+            if p.values.iter().any(|v| v.adopted.is_some_and(|a| a > date)) {
+                Arc::make_mut(p).values.retain(|v| v.adopted.is_none_or(|a| a <= date));
+            }
+        }
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(|k| &**k)
     }

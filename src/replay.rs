@@ -18,6 +18,7 @@ pub struct Recorded {
     pub as_of: chrono::NaiveDate,
     pub case: Value,
     pub set: Vec<String>,
+    pub known_at: Option<chrono::NaiveDate>,
     /// The recorded JSON as text and as a value.
     pub text: String,
     pub value: Value,
@@ -69,6 +70,10 @@ impl Recorded {
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
                 .unwrap_or_default(),
+            known_at: value
+                .get("known_at")
+                .and_then(Value::as_str)
+                .and_then(crate::dates::parse_date),
             text: text.to_string(),
             value,
         })
@@ -101,7 +106,10 @@ impl Replay {
 /// Makes the recorded determination again with `pack`.
 pub fn replay(pack: Pack, rec: &Recorded) -> Result<Replay> {
     let overrides = rec.set.iter().map(|s| parse_override(s)).collect::<Result<Vec<_>>>()?;
-    let engine = Engine::with_overrides(pack, &overrides)?;
+    let engine = match rec.known_at {
+        Some(date) => Engine::known_at(pack, &overrides, date)?,
+        None => Engine::with_overrides(pack, &overrides)?,
+    };
     let case = Case::from_value("the recorded case", rec.case.clone());
     let det = engine.decide(
         &rec.decision,

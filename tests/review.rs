@@ -375,3 +375,45 @@ fn the_corrected_overlay_loads() {
     let pack = Pack::load(&FolderLoader, "tests/packs/corrected").expect("loads");
     assert_eq!(pack.ident.id, "portland-corrected");
 }
+
+#[test]
+fn a_determination_made_before_a_retroactive_change_is_made_again_as_known_then() {
+    let pack = || Pack::load(&FolderLoader, "tests/packs/retroactive").expect("loads");
+    let case = Case::parse(
+        "bill.yaml",
+        &std::fs::read_to_string("examples/cases/bill-fy2324.yaml").expect("exists"),
+    )
+    .expect("parses");
+    let now = Engine::new(pack()).expect("compiles");
+    let then = Engine::known_at(
+        pack(),
+        &[],
+        chrono::NaiveDate::from_ymd_opt(2024, 1, 15).expect("a date"),
+    )
+    .expect("compiles");
+    let after = Engine::known_at(
+        pack(),
+        &[],
+        chrono::NaiveDate::from_ymd_opt(2024, 3, 1).expect("a date"),
+    )
+    .expect("compiles");
+    let total = |e: &Engine| {
+        e.decide("bill", &case, &Options::default())
+            .expect("decides")
+            .total
+            .map(|t| t.to_string())
+    };
+    assert_eq!(total(&now).as_deref(), Some("424.65"), "the correction applies");
+    assert_eq!(
+        total(&then).as_deref(),
+        Some("423.15"),
+        "as known before it was adopted"
+    );
+    assert_eq!(
+        total(&after).as_deref(),
+        Some("424.65"),
+        "as known on the day it was adopted"
+    );
+    let det = then.decide("bill", &case, &Options::default()).expect("decides");
+    assert_eq!(det.known_at.map(|d| d.to_string()).as_deref(), Some("2024-01-15"));
+}

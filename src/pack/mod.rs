@@ -448,14 +448,18 @@ fn merge_param(base: &mut Parameter, over: Parameter) -> Result<()> {
         .at(over.location));
     }
     for v in over.values {
-        match base.values.binary_search_by_key(&v.from, |x| x.from) {
-            Ok(i) => {
-                if let Some(slot) = base.values.get_mut(i) {
-                    *slot = v;
-                }
-            }
-            Err(i) => base.values.insert(i, v),
+        // A value without `adopted:` replaces the base's values on its date;
+        // a correction (`adopted:`) is kept beside them, in (date, adoption)
+        // order, so figures "as known" before it can still be used.
+        if v.adopted.is_none() {
+            base.values.retain(|x| x.from != v.from);
+        } else {
+            base.values.retain(|x| (x.from, x.adopted) != (v.from, v.adopted));
         }
+        let at = base
+            .values
+            .partition_point(|x| (x.from, x.adopted) < (v.from, v.adopted));
+        base.values.insert(at, v);
     }
     base.description = over.description;
     Ok(())
@@ -557,13 +561,18 @@ fn compile_param(file: &str, name: &str, raw: RawParam, location: Location) -> R
                 value_data(shape, &keys, &val.value, status).map_err(|m| err("ratebook::pack::bad_value", m, &at))?
             }
         };
+        // A value may repeat a date only to correct it later: both carry
+        // `adopted:`, the correction adopted after the value it replaces.
+        let correction =
+            |prev: &DatedValue| prev.from == from && matches!((prev.adopted, adopted), (Some(a), Some(b)) if a < b);
         if let Some(prev) = values.last()
             && prev.from >= from
+            && !correction(prev)
         {
             return Err(err(
                 "ratebook::pack::dates_out_of_order",
                 format!(
-                    "the value from {from} comes after the value from {}; dated values must be in increasing order with no repeats",
+                    "the value from {from} comes after the value from {}; dated values must be in increasing order with no repeats (a retroactive correction repeats the date with a later `adopted:`)",
                     prev.from
                 ),
                 &vloc,
