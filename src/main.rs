@@ -113,6 +113,11 @@ enum Command {
         /// Only the tests whose name contains this text.
         #[arg(long)]
         filter: Option<String>,
+        /// Also report what the tests exercised: City Code sections
+        /// (citations), dated parameter values, requirements met and not
+        /// met, and lines, and what they never did.
+        #[arg(long)]
+        coverage: bool,
         /// `determinations`: every test case's determination as `decide
         /// --format json` writes it (to compare builds, such as wasm).
         #[arg(long, default_value = "text", value_parser = ["json", "text", "determinations"])]
@@ -494,7 +499,9 @@ fn main() -> ExitCode {
                 Err(e) => report(&e, json),
             }
         }
-        Command::Test { pack, filter, format } if format == "determinations" => {
+        Command::Test {
+            pack, filter, format, ..
+        } if format == "determinations" => {
             match load_pack(pack.as_deref()).and_then(|p| ratebook::testing::determinations(&p)) {
                 Ok(d) => {
                     let _ = &filter;
@@ -504,16 +511,27 @@ fn main() -> ExitCode {
                 Err(e) => report(&e, true),
             }
         }
-        Command::Test { pack, filter, format } => {
+        Command::Test {
+            pack,
+            filter,
+            format,
+            coverage,
+        } => {
             let json = format == "json";
-            let run = || -> Result<ratebook::testing::Report, Error> {
+            let run = || -> Result<(ratebook::testing::Report, Option<ratebook::testing::Coverage>), Error> {
                 let pack = load_pack(pack.as_deref())?;
-                ratebook::testing::run(&pack, filter.as_deref())
+                let report = ratebook::testing::run(&pack, filter.as_deref())?;
+                let cov = coverage.then(|| ratebook::testing::coverage(&pack, &report));
+                Ok((report, cov))
             };
             match run() {
-                Ok(r) => {
+                Ok((r, cov)) => {
                     if json {
-                        out(&(serde_json::to_string_pretty(&r).unwrap_or_default() + "\n"));
+                        let v = match &cov {
+                            Some(c) => serde_json::json!({ "results": r.results, "coverage": c }),
+                            None => serde_json::to_value(&r).unwrap_or_default(),
+                        };
+                        out(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"));
                     } else {
                         let mut text = String::new();
                         for c in &r.results {
@@ -524,6 +542,21 @@ fn main() -> ExitCode {
                             }
                         }
                         text.push_str(&format!("\n{} passed, {} failed\n", r.passed(), r.failed()));
+                        if let Some(c) = &cov {
+                            text.push_str("\ncoverage\n");
+                            for (what, k) in [
+                                ("citations (City Code sections and policies)", &c.citations),
+                                ("dated parameter values", &c.parameter_values),
+                                ("requirements met", &c.requirements_met),
+                                ("requirements not met", &c.requirements_not_met),
+                                ("charges (lines)", &c.lines),
+                            ] {
+                                text.push_str(&format!("  {what}: {} of {}\n", k.exercised, k.total));
+                                for n in &k.never {
+                                    text.push_str(&format!("      never: {n}\n"));
+                                }
+                            }
+                        }
                         out(&text);
                     }
                     if r.failed() == 0 {

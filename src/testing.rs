@@ -76,6 +76,138 @@ pub struct CaseResult {
     /// the test exercised).
     #[serde(skip)]
     pub exercised: Vec<(String, bool)>,
+    /// What else the determination used: citations, dated parameter
+    /// values (`name from DATE`) and lines.
+    #[serde(skip)]
+    pub used: Used,
+}
+
+/// The citations, dated values and lines one determination used.
+#[derive(Debug, Clone, Default)]
+pub struct Used {
+    pub citations: Vec<String>,
+    pub values: Vec<String>,
+    pub lines: Vec<String>,
+}
+
+impl Used {
+    fn of(det: &crate::determination::Determination) -> Used {
+        let mut u = Used::default();
+        for r in &det.reasons {
+            u.citations.push(r.cite.to_string());
+        }
+        for l in &det.lines {
+            u.citations.push(l.cite().to_string());
+            u.lines.push(l.id().to_string());
+        }
+        for s in &det.trace {
+            match &s.event {
+                crate::determination::Event::Param(r) => {
+                    if let Some(d) = r.dated() {
+                        u.values.push(format!("{} from {}", r.param.name, d.from));
+                    }
+                }
+                crate::determination::Event::Tiers {
+                    name, effective_from, ..
+                } => {
+                    u.values.push(format!("{name} from {effective_from}"));
+                }
+                _ => {}
+            }
+        }
+        u
+    }
+}
+
+/// One kind of coverage: how many there are, and those never exercised.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Covered {
+    pub total: usize,
+    pub exercised: usize,
+    pub never: Vec<String>,
+}
+
+/// What a pack's tests exercised, in City Code sections (citations), dated
+/// parameter values, requirements (met and not met) and bill lines.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Coverage {
+    pub citations: Covered,
+    pub parameter_values: Covered,
+    pub requirements_met: Covered,
+    pub requirements_not_met: Covered,
+    pub lines: Covered,
+}
+
+fn covered(all: Vec<String>, seen: &std::collections::BTreeSet<String>) -> Covered {
+    let never: Vec<String> = all.iter().filter(|a| !seen.contains(*a)).cloned().collect();
+    Covered {
+        total: all.len(),
+        exercised: all.len() - never.len(),
+        never,
+    }
+}
+
+/// The rule ids a pack's scripts record with `require("id", ...)`, and
+/// whether each can be met and not met (a literal `true`/`false` says no).
+fn requirements(pack: &Pack) -> Vec<(String, bool, bool)> {
+    let mut out: Vec<(String, bool, bool)> = Vec::new();
+    for (file, text) in &pack.files {
+        if !(file.starts_with("decisions/") && file.ends_with(".rhai")) {
+            continue;
+        }
+        for call in text.split("require(\"").skip(1) {
+            let Some((rule, rest)) = call.split_once('"') else {
+                continue;
+            };
+            let arg = rest.trim_start_matches(',').trim_start();
+            let (can_pass, can_fail) = (!arg.starts_with("false"), !arg.starts_with("true"));
+            match out.iter_mut().find(|(r, _, _)| r == rule) {
+                Some(e) => {
+                    e.1 |= can_pass;
+                    e.2 |= can_fail;
+                }
+                None => out.push((rule.to_string(), can_pass, can_fail)),
+            }
+        }
+    }
+    out
+}
+
+/// Coverage of `pack` by the test results in `report`.
+pub fn coverage(pack: &Pack, report: &Report) -> Coverage {
+    use std::collections::BTreeSet;
+    let mut cites = BTreeSet::new();
+    let mut values = BTreeSet::new();
+    let mut lines = BTreeSet::new();
+    let mut met = BTreeSet::new();
+    let mut not_met = BTreeSet::new();
+    for r in &report.results {
+        cites.extend(r.used.citations.iter().cloned());
+        values.extend(r.used.values.iter().cloned());
+        lines.extend(r.used.lines.iter().cloned());
+        for (rule, passed) in &r.exercised {
+            if *passed {
+                met.insert(rule.clone());
+            } else {
+                not_met.insert(rule.clone());
+            }
+        }
+    }
+    let all_values: Vec<String> = pack
+        .params
+        .iter()
+        .flat_map(|p| p.values.iter().map(move |v| format!("{} from {}", p.name, v.from)))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let reqs = requirements(pack);
+    Coverage {
+        citations: covered(pack.citations.keys().cloned().collect(), &cites),
+        parameter_values: covered(all_values, &values),
+        requirements_met: covered(reqs.iter().filter(|r| r.1).map(|r| r.0.clone()).collect(), &met),
+        requirements_not_met: covered(reqs.iter().filter(|r| r.2).map(|r| r.0.clone()).collect(), &not_met),
+        lines: covered(pack.charges.keys().cloned().collect(), &lines),
+    }
 }
 
 /// The outcome of a pack's test run.
@@ -193,9 +325,21 @@ fn run_case(engine: &Engine, file: &str, decision: &str, tc: &TestCase) -> CaseR
     }
     let case = Case::from_value(&format!("{file}: {}", tc.name), tc.case.clone());
     let result = engine.decide(decision, &case, &Options { as_of, trace: true });
-    let exercised = match &result {
-        Ok(det) => det.reasons.iter().map(|r| (r.rule.to_string(), r.passed)).collect(),
-        Err(_) => Vec::new(),
+    let (exercised, used) = match &result {
+        Ok(det) => (
+            det.reasons.iter().map(|r| (r.rule.to_string(), r.passed)).collect(),
+            Used::of(det),
+        ),
+        // A test of a missing figure exercises the unknown value it names.
+        Err(e) => {
+            let mut u = Used::default();
+            for m in &e.missing {
+                if let Some(d) = engine.pack().params.by_name(&m.param).and_then(|p| p.dated_at(m.date)) {
+                    u.values.push(format!("{} from {}", m.param, d.from));
+                }
+            }
+            (Vec::new(), u)
+        }
     };
     match (result, &tc.expect, &tc.expect_error) {
         (Ok(det), Some(exp), None) => {
@@ -220,6 +364,7 @@ fn run_case(engine: &Engine, file: &str, decision: &str, tc: &TestCase) -> CaseR
         passed: diffs.is_empty(),
         differences: diffs,
         exercised,
+        used,
     }
 }
 

@@ -214,3 +214,27 @@ fn portland_tests_exercise_every_requirement_met_and_not_met() {
     assert!(rules > 50, "found {rules} requirement calls");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// `ratebook test --coverage` reports what the tests exercised in City Code
+/// sections, dated values, requirements and lines, and what they never did.
+#[test]
+fn test_coverage_names_what_the_tests_never_exercised() {
+    let pack = Pack::portland().expect("loads");
+    let report = testing::run(&pack, None).expect("runs");
+    let c = testing::coverage(&pack, &report);
+    assert_eq!(c.citations.total, pack.citations.len());
+    assert!(
+        c.citations.never.contains(&"Utility Safety Net".to_string()),
+        "only the overlay's tests reach it"
+    );
+    assert_eq!((c.lines.exercised, c.lines.total), (8, 8), "every bill line is tested");
+    assert!(c.parameter_values.exercised > 70, "{}", c.parameter_values.exercised);
+    assert!(c.requirements_met.never.contains(&"qualifying_emergency".to_string()));
+    assert!(!c.requirements_not_met.never.contains(&"once_per_12_months".to_string()));
+    // An unknown value a test expects to be reported counts as exercised.
+    assert!(
+        !c.parameter_values
+            .never
+            .contains(&"low_income.tier1_monthly_limit from 2025-07-01".to_string())
+    );
+}
