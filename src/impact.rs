@@ -73,6 +73,19 @@ pub struct Change {
     pub figures: Vec<String>,
 }
 
+impl Change {
+    /// The lines and figures behind the change, for a markdown table cell.
+    fn cause(&self) -> String {
+        self.lines
+            .iter()
+            .chain(self.figures.iter())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ")
+            .replace('|', "\\|")
+    }
+}
+
 /// The impact report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Impact {
@@ -461,20 +474,14 @@ impl Impact {
                 "\n### Accounts whose outcome changes\n\n| account | class | outcome | cause |\n|---|---|---|---|"
             );
             for c in &self.flipped {
-                let cause = c
-                    .lines
-                    .iter()
-                    .chain(c.figures.iter())
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                let cause = c.cause();
                 let _ = writeln!(
                     o,
                     "| {} | {} | {} | {} |",
                     c.id,
                     c.class,
                     c.outcome.as_deref().unwrap_or(""),
-                    cause.replace('|', "\\|")
+                    cause
                 );
             }
         }
@@ -484,13 +491,7 @@ impl Impact {
                 "\n### Largest changes\n\n| account | class | base | proposal | change | cause |\n|---|---|---:|---:|---:|---|"
             );
             for c in &self.largest {
-                let cause = c
-                    .lines
-                    .iter()
-                    .chain(c.figures.iter())
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                let cause = c.cause();
                 let _ = writeln!(
                     o,
                     "| {} | {} | ${} | ${} | {} | {} |",
@@ -499,7 +500,7 @@ impl Impact {
                     money_text(c.base),
                     money_text(c.proposed),
                     signed(c.difference),
-                    cause.replace('|', "\\|")
+                    cause
                 );
             }
         }
