@@ -415,6 +415,20 @@ fn missing_error(decision: &str, missing: Vec<MissingFigure>) -> Error {
     err
 }
 
+/// Compiles one decision of `pack` on its own (for `check`): every problem
+/// its definition, charges or script has that the first one would hide.
+pub fn check_decision(pack: &Pack, rhai: &rhai::Engine, src: &DecisionSource) -> Result<()> {
+    if let Some((file, text)) = &src.script {
+        script::compile(rhai, file, text)?;
+        if let Some((f, d)) = &src.def {
+            compile_script_inputs(pack, f, d)?;
+        }
+    } else if let Some((file, def)) = &src.def {
+        compile_declarative(pack, file, def)?;
+    }
+    Ok(())
+}
+
 fn compile_declarative(pack: &Pack, file: &str, def: &crate::pack::format::RawDecision) -> Result<Declarative> {
     let schema = Schema::compile(file, &def.inputs)?;
     let bad = |m: String| Error::pack("ratebook::pack::bad_decision", format!("{file}: {m}")).at(Location::file(file));

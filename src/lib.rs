@@ -14,6 +14,7 @@ pub mod api;
 pub mod batch;
 pub mod case;
 pub mod charges;
+pub mod check;
 pub mod dates;
 pub mod determination;
 pub mod diff;

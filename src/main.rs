@@ -98,6 +98,14 @@ enum Command {
         #[arg(long, default_value = "markdown", value_parser = ["markdown", "json"])]
         format: String,
     },
+    /// Validate a pack: every problem at once, each with a code and where
+    /// it is (exit 1 when there is an error).
+    Check {
+        /// The pack folder; without it the embedded Portland pack.
+        pack: Option<String>,
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+    },
     /// Semantic diff of two packs: parameters by date with old and new
     /// values, charges, decisions and citations (`portland` is the embedded pack).
     Diff {
@@ -422,6 +430,43 @@ fn main() -> ExitCode {
                 Ok(s) if s.errors == 0 => ExitCode::SUCCESS,
                 Ok(_) => ExitCode::from(2),
                 Err(e) => report(&e, false),
+            }
+        }
+        Command::Check { pack, format } => {
+            let findings = match &pack {
+                Some(dir) => ratebook::check::check(&FolderLoader, dir),
+                None => ratebook::check::check(
+                    &ratebook::pack::MemoryLoader::new(ratebook::pack::embedded_portland()),
+                    ".",
+                ),
+            };
+            let errors = findings.iter().filter(|f| f.severity == "error").count();
+            let warnings = findings.iter().filter(|f| f.severity == "warning").count();
+            if format == "json" {
+                let v = serde_json::json!({ "errors": errors, "warnings": warnings, "findings": findings });
+                out(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"));
+            } else {
+                let color = std::io::stdout().is_terminal();
+                let handler = miette::GraphicalReportHandler::new_themed(if color {
+                    miette::GraphicalTheme::unicode()
+                } else {
+                    miette::GraphicalTheme::unicode_nocolor()
+                });
+                let mut text = String::new();
+                for f in &findings {
+                    let mut r = String::new();
+                    if f.severity == "note" || handler.render_report(&mut r, &f.source).is_err() {
+                        r = format!("{}: {}\n", f.source.code, f.source.message);
+                    }
+                    text.push_str(&format!("{}: {r}\n", f.severity));
+                }
+                text.push_str(&format!("{errors} error(s), {warnings} warning(s)\n"));
+                out(&text);
+            }
+            if errors == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
             }
         }
         Command::Diff { base, proposed, format } => {

@@ -16,7 +16,11 @@ pub fn parse<T: DeserializeOwned>(
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
     };
     serde_saphyr::from_str_with_options::<T>(text, options).map_err(|e| {
-        let mut err = Error::new(kind, code, format!("{file}: {}", plain_message(&e)));
+        let message = plain_message(&e);
+        let mut err = Error::new(kind, code, format!("{file}: {message}"));
+        if let Some(near) = did_you_mean(&message) {
+            err = err.with_help(format!("did you mean `{near}`?"));
+        }
         if let Some(loc) = e.location() {
             let (line, col) = (loc.line(), loc.column());
             if line > 0 {
@@ -31,6 +35,21 @@ pub fn parse<T: DeserializeOwned>(
         }
         err
     })
+}
+
+/// For "unknown field `X`, expected one of a, b, ...": the nearest name.
+fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected = rest.split_once("expected one of ")?.1;
+    let expected = expected.split(" at line").next().unwrap_or(expected);
+    expected
+        .split(", ")
+        .map(|c| c.trim_matches('`'))
+        .map(|c| (strsim::jaro_winkler(c, field), c))
+        .filter(|(s, _)| *s > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.to_string())
 }
 
 /// serde-saphyr's message without its own snippet rendering (we attach ours).

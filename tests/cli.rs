@@ -516,3 +516,14 @@ fn arrangements_collections_and_deferrals_run_from_the_cli() {
         stdout(&o)
     );
 }
+
+#[test]
+fn check_exits_1_on_errors_and_0_on_a_clean_pack() {
+    let o = ratebook(&["check", "tests/packs/many_problems", "--format", "json"], None);
+    assert_eq!(code(&o), 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["errors"], 5);
+    let o = ratebook(&["check"], None);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(stdout(&o).contains("0 error(s)"));
+}

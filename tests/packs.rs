@@ -238,3 +238,70 @@ fn test_coverage_names_what_the_tests_never_exercised() {
             .contains(&"low_income.tier1_monthly_limit from 2025-07-01".to_string())
     );
 }
+
+/// `ratebook check` reports every problem of a broken pack at once, each
+/// with its code and where it is, and passes the Portland pack.
+#[test]
+fn check_reports_every_problem_at_once() {
+    let findings = ratebook::check::check(&FolderLoader, "tests/packs/many_problems");
+    let errors: Vec<(&str, String)> = findings
+        .iter()
+        .filter(|f| f.severity == "error")
+        .map(|f| {
+            let at = &f.error["locations"][0];
+            (
+                f.source.code,
+                format!("{}:{}", at["file"].as_str().unwrap_or(""), at["line"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            ("ratebook::pack::yaml", "charges/c.yaml:2".to_string()),
+            ("ratebook::pack::bad_value", "params/bad.yaml:5".to_string()),
+            ("ratebook::pack::bad_status", "params/bad.yaml:10".to_string()),
+            ("ratebook::pack::yaml", "params/broken.yaml:1".to_string()),
+            ("ratebook::rule::syntax", "decisions/s.rhai:4".to_string()),
+        ]
+    );
+    let typo = findings.first().expect("a finding");
+    assert_eq!(typo.source.help.as_deref(), Some("did you mean `explain`?"));
+
+    let portland = ratebook::check::check(
+        &ratebook::pack::MemoryLoader::new(ratebook::pack::embedded_portland()),
+        ".",
+    );
+    assert_eq!(portland.iter().filter(|f| f.severity == "error").count(), 0);
+    assert!(portland.iter().any(|f| f.source.code == "ratebook::check::summary"));
+    assert!(
+        portland
+            .iter()
+            .any(|f| f.source.code == "ratebook::check::fiscal_year_gap")
+    );
+}
+
+/// Once the files parse, the pack's meaning is checked: a script reading a
+/// parameter the pack does not define is an error at its line.
+#[test]
+fn check_finds_a_script_reading_an_undefined_parameter() {
+    let files: ratebook::pack::Files = [
+        ("pack.yaml", "id: t\ntitle: t\nversion: '1'\ndecisions: [s]\n"),
+        ("citations.yaml", "X: { title: x }\n"),
+        ("params/p.yaml", "fine:\n  description: d\n  unit: USD/ccf\n  values:\n    - { from: 2024-01-01, status: published, value: \"1\", source: s }\n"),
+        ("decisions/s.rhai", "let a = param(\"fine\");\nlet b = param_at(\"no_such_figure\", as_of);\noutcome(\"x\");\n"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let findings = ratebook::check::check(&ratebook::pack::MemoryLoader::new(files), ".");
+    let e = findings.iter().find(|f| f.severity == "error").expect("an error");
+    assert_eq!(e.source.code, "ratebook::check::unknown_param");
+    assert_eq!(e.error["locations"][0]["line"], 2);
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f.source.code == "ratebook::check::unused_param"),
+        "`fine` is used"
+    );
+}

@@ -465,6 +465,22 @@ fn merge_param(base: &mut Parameter, over: Parameter) -> Result<()> {
     Ok(())
 }
 
+/// Every problem in one params file, each parameter checked on its own.
+pub(crate) fn check_params(path: &str, text: &str) -> Vec<Error> {
+    let raw: RawParamFile = match crate::yaml::parse(path, text, "ratebook::pack::yaml", ErrorKind::Pack) {
+        Ok(r) => r,
+        Err(e) => return vec![e],
+    };
+    let mut out = Vec::new();
+    for (name, spanned) in raw {
+        let loc = crate::yaml::location_of(path, &spanned.referenced);
+        if let Err(e) = compile_param(path, &name, spanned.value, loc) {
+            out.push(e);
+        }
+    }
+    out
+}
+
 fn compile_param(file: &str, name: &str, raw: RawParam, location: Location) -> Result<Parameter> {
     let err = |code: &'static str, msg: String, loc: &Location| {
         Error::pack(code, format!("{file}: parameter `{name}`: {msg}")).at(loc.clone())
