@@ -219,9 +219,11 @@ fn short(v: &Value) -> String {
     }
 }
 
-/// Figures read in both that have another value now: the changed rule.
+/// Figures read in both that have another value now: the changed rule,
+/// with the lines it was read for.
 pub fn changed_figures(old: &Value, new: &Value) -> Vec<String> {
-    let reads = |v: &Value| -> Vec<(String, String, String, String, String)> {
+    type Read = (String, String, String, String, String, String);
+    let reads = |v: &Value| -> Vec<Read> {
         v.get("trace")
             .and_then(Value::as_array)
             .map(|t| {
@@ -229,7 +231,7 @@ pub fn changed_figures(old: &Value, new: &Value) -> Vec<String> {
                     .filter(|s| s.get("kind").and_then(Value::as_str) == Some("param"))
                     .map(|s| {
                         let f = |k: &str| s.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                        (f("name"), f("key"), f("date"), f("value"), f("source"))
+                        (f("name"), f("key"), f("date"), f("value"), f("source"), f("line"))
                     })
                     .collect()
             })
@@ -237,23 +239,44 @@ pub fn changed_figures(old: &Value, new: &Value) -> Vec<String> {
     };
     let before = reads(old);
     let after = reads(new);
-    let mut out = Vec::new();
-    for (name, key, date, value, _) in &before {
-        if let Some((.., v2, src)) = after
+    let mut out: Vec<String> = Vec::new();
+    let mut lines: Vec<Vec<String>> = Vec::new();
+    for (name, key, date, value, _, line) in &before {
+        if let Some((.., v2, src, _)) = after
             .iter()
             .find(|(n, k, d, ..)| n == name && k == key && d == date)
-            .filter(|(.., v2, _)| v2 != value)
+            .filter(|(_, _, _, v2, _, _)| v2 != value)
         {
             let key = if key.is_empty() {
                 String::new()
             } else {
                 format!("[{key}]")
             };
-            let line = format!("{name}{key} in force on {date} was {value}, now {v2} ({src})");
-            if !out.contains(&line) {
-                out.push(line);
+            let text = format!("{name}{key} in force on {date} was {value}, now {v2} ({src})");
+            let at = match out.iter().position(|t| *t == text) {
+                Some(i) => i,
+                None => {
+                    out.push(text);
+                    lines.push(Vec::new());
+                    out.len() - 1
+                }
+            };
+            if let Some(l) = lines.get_mut(at)
+                && !line.is_empty()
+                && !l.contains(line)
+            {
+                l.push(line.clone());
             }
         }
     }
-    out
+    out.into_iter()
+        .zip(lines)
+        .map(|(t, l)| {
+            if l.is_empty() {
+                t
+            } else {
+                format!("{t}: the {} line", l.join(", "))
+            }
+        })
+        .collect()
 }
