@@ -200,12 +200,17 @@ struct EvalArgs {
 impl EvalArgs {
     /// The engine over the pack with the supplied figures.
     fn engine(&self) -> Result<ratebook::Engine, Error> {
+        self.engine_for(self.pack.as_deref())
+    }
+
+    /// The engine over another pack (a proposal) with the same options.
+    fn engine_for(&self, dir: Option<&str>) -> Result<ratebook::Engine, Error> {
         let overrides = self
             .set
             .iter()
             .map(|s| ratebook::engine::parse_override(s))
             .collect::<Result<Vec<_>, _>>()?;
-        let pack = load_pack(self.pack.as_deref())?;
+        let pack = load_pack(dir)?;
         match self.known_at {
             Some(date) => ratebook::Engine::known_at(pack, &overrides, date),
             None => ratebook::Engine::with_overrides(pack, &overrides),
@@ -242,6 +247,24 @@ fn read_case(path: Option<&str>) -> Result<(String, String), Error> {
             Ok((p.to_string(), text))
         }
     }
+}
+
+/// Prints a result, or reports its error (as JSON when asked).
+fn print_or_report(result: Result<String, Error>, json: bool) -> ExitCode {
+    match result {
+        Ok(t) => {
+            out(&t);
+            ExitCode::SUCCESS
+        }
+        Err(e) => report(&e, json),
+    }
+}
+
+/// The rows of a CSV or JSON Lines file of cases, streamed.
+fn open_rows(path: &str) -> Result<ratebook::batch::Rows<std::io::BufReader<std::fs::File>>, Error> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::input("ratebook::io", format!("cannot read {path}: {e}")).at(Location::file(path)))?;
+    ratebook::batch::Rows::new(path, std::io::BufReader::with_capacity(1 << 16, file))
 }
 
 /// Writes results to stdout; a reader that has gone away (`| head`) is not
@@ -295,12 +318,7 @@ fn main() -> ExitCode {
             let json = format == "json";
             let run = || -> Result<String, Error> {
                 let base = eval.engine()?;
-                let overrides = eval
-                    .set
-                    .iter()
-                    .map(|s| ratebook::engine::parse_override(s))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let other = ratebook::Engine::with_overrides(load_pack(Some(&proposed))?, &overrides)?;
+                let other = eval.engine_for(Some(&proposed))?;
                 let (name, text) = read_case(case.as_deref())?;
                 let c = ratebook::Case::parse(&name, &text)?;
                 let options = ratebook::Options {
@@ -316,13 +334,7 @@ fn main() -> ExitCode {
                     cmp.text()
                 })
             };
-            match run() {
-                Ok(t) => {
-                    out(&t);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => report(&e, json),
-            }
+            print_or_report(run(), json)
         }
         Command::Decide {
             decision,
@@ -372,10 +384,7 @@ fn main() -> ExitCode {
                     let probe = ratebook::Case::from_value("-", serde_json::json!({}));
                     engine.decide(&decision, &probe, &ratebook::Options::default())?;
                 }
-                let file = std::fs::File::open(&accounts).map_err(|e| {
-                    Error::input("ratebook::io", format!("cannot read {accounts}: {e}")).at(Location::file(&accounts))
-                })?;
-                let rows = ratebook::batch::Rows::new(&accounts, std::io::BufReader::with_capacity(1 << 16, file))?;
+                let rows = open_rows(&accounts)?;
                 let io_err = |e: std::io::Error| Error::input("ratebook::io", format!("cannot write the output: {e}"));
                 let mut sink: Box<dyn std::io::Write + Send> = match &out_path {
                     Some(p) => Box::new(std::io::BufWriter::with_capacity(
@@ -520,10 +529,7 @@ fn main() -> ExitCode {
             let run = || -> Result<String, Error> {
                 let base = ratebook::Engine::new(load_pack(base.as_deref())?)?;
                 let proposed = ratebook::Engine::new(load_pack(Some(&proposed))?)?;
-                let file = std::fs::File::open(&accounts).map_err(|e| {
-                    Error::input("ratebook::io", format!("cannot read {accounts}: {e}")).at(Location::file(&accounts))
-                })?;
-                let rows = ratebook::batch::Rows::new(&accounts, std::io::BufReader::with_capacity(1 << 16, file))?;
+                let rows = open_rows(&accounts)?;
                 let impact = ratebook::impact::run(&base, &proposed, &decision, as_of, rows);
                 if let Some(p) = &html {
                     std::fs::write(p, impact.html()).map_err(|e| {
@@ -536,13 +542,7 @@ fn main() -> ExitCode {
                     impact.markdown()
                 })
             };
-            match run() {
-                Ok(t) => {
-                    out(&t);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => report(&e, json),
-            }
+            print_or_report(run(), json)
         }
         Command::Test {
             pack, filter, format, ..
