@@ -175,23 +175,35 @@ impl Engine {
         }
     }
 
+    /// Checks the pack has the decision; the error names those it has.
+    pub fn check_decision_name(&self, decision: &str) -> Result<()> {
+        if self.decisions.contains_key(decision) {
+            return Ok(());
+        }
+        Err(self.unknown_decision(decision))
+    }
+
+    fn unknown_decision(&self, decision: &str) -> Error {
+        let known: Vec<&str> = self.decision_names().collect();
+        let near = known
+            .iter()
+            .map(|k| (strsim::jaro_winkler(k, decision), *k))
+            .filter(|(s, _)| *s > 0.7)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, k)| format!("did you mean `{k}`? "))
+            .unwrap_or_default();
+        Error::input(
+            "ratebook::decision::unknown",
+            format!("the pack `{}` has no decision `{decision}`", self.pack.ident.id),
+        )
+        .at(Location::field("<arguments>", "decision"))
+        .with_help(format!("{near}decisions in this pack: {}", known.join(", ")))
+    }
+
     /// Makes a determination.
     pub fn decide(&self, decision: &str, case: &Case, options: &Options) -> Result<Determination> {
         let Some((name, compiled)) = self.decisions.get(decision) else {
-            let known: Vec<&str> = self.decision_names().collect();
-            let near = known
-                .iter()
-                .map(|k| (strsim::jaro_winkler(k, decision), *k))
-                .filter(|(s, _)| *s > 0.7)
-                .max_by(|a, b| a.0.total_cmp(&b.0))
-                .map(|(_, k)| format!("did you mean `{k}`? "))
-                .unwrap_or_default();
-            return Err(Error::input(
-                "ratebook::decision::unknown",
-                format!("the pack `{}` has no decision `{decision}`", self.pack.ident.id),
-            )
-            .at(Location::field("<arguments>", "decision"))
-            .with_help(format!("{near}decisions in this pack: {}", known.join(", "))));
+            return Err(self.unknown_decision(decision));
         };
         if let Some(v) = case.value.get("as_of")
             && case.as_of().is_none()

@@ -29,6 +29,8 @@ pub mod render;
 pub mod replay;
 pub mod review;
 pub mod script;
+#[cfg(feature = "serve")]
+pub mod serve;
 #[cfg(feature = "synth")]
 pub mod synth;
 pub mod testing;

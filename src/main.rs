@@ -158,12 +158,54 @@ enum Command {
     /// confirm it is byte-identical, or say what differs and why (exit 1).
     Replay {
         /// The determination's JSON file; `-` reads stdin.
+        #[arg(conflicts_with = "audit_log")]
         determination: Option<String>,
+        /// Replay the determinations of a decision log (`ratebook serve`)
+        /// instead: every one, or those given with --entry.
+        #[arg(long, value_name = "FILE")]
+        audit_log: Option<String>,
+        /// The `seq` of a log entry to replay (repeat for several).
+        #[arg(long = "entry", value_name = "SEQ", requires = "audit_log")]
+        entries: Vec<u64>,
         /// The pack to replay with; without it the embedded Portland pack.
         #[arg(long)]
         pack: Option<String>,
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         format: String,
+    },
+    /// Serve the HTTP API (OpenAPI at /openapi.json), logging every
+    /// determination served to the decision log. Stops on SIGINT/SIGTERM
+    /// after the requests in flight; SIGHUP reloads the packs.
+    Serve {
+        /// A pack folder to serve (repeat for several); without any, the
+        /// embedded Portland pack.
+        #[arg(long = "pack", value_name = "DIR")]
+        packs: Vec<String>,
+        /// The address to listen on; beyond loopback, --tokens is required.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// The decision log (JSON Lines), appended to.
+        #[arg(long, default_value = "ratebook-audit.jsonl", value_name = "FILE")]
+        audit_log: std::path::PathBuf,
+        /// Bearer tokens, one `PRINCIPAL TOKEN` per line: every request
+        /// but health then needs one, and the log names its holder.
+        #[arg(long, value_name = "FILE")]
+        tokens: Option<std::path::PathBuf>,
+        /// Largest request body, in bytes.
+        #[arg(long, default_value_t = ratebook::serve::Limits::default().max_body)]
+        max_body: usize,
+        /// Most cases in one batch request.
+        #[arg(long, default_value_t = ratebook::serve::Limits::default().max_batch)]
+        max_batch: usize,
+        /// Wall-clock limit of one request's evaluation, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        time_limit_ms: u64,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print the OpenAPI document and exit.
+        #[arg(long)]
+        openapi: bool,
     },
     /// The rate sheet in force on a date, with the source of every figure.
     Params {
@@ -693,9 +735,17 @@ fn main() -> ExitCode {
             }
         }
         Command::Replay {
+            audit_log: Some(log),
+            entries,
+            pack,
+            format,
+            ..
+        } => replay_log(&log, &entries, pack.as_deref(), format == "json"),
+        Command::Replay {
             determination,
             pack,
             format,
+            ..
         } => {
             let json = format == "json";
             let run = || -> Result<ratebook::replay::Replay, Error> {
@@ -734,6 +784,76 @@ fn main() -> ExitCode {
                 Err(e) => report(&e, json),
             }
         }
+        Command::Serve {
+            packs,
+            addr,
+            audit_log,
+            tokens,
+            max_body,
+            max_batch,
+            time_limit_ms,
+            threads,
+            openapi,
+        } => {
+            if openapi {
+                out(&(ratebook::serve::openapi().to_pretty_json().unwrap_or_default() + "\n"));
+                return ExitCode::SUCCESS;
+            }
+            let run = || -> Result<(), Error> {
+                let config = ratebook::serve::Config {
+                    addr,
+                    packs: if packs.is_empty() {
+                        vec![ratebook::serve::PackSource::Embedded]
+                    } else {
+                        packs
+                            .iter()
+                            .map(|p| ratebook::serve::PackSource::Folder(p.into()))
+                            .collect()
+                    },
+                    audit_log,
+                    tokens: match &tokens {
+                        Some(path) => ratebook::serve::read_tokens(path)?,
+                        None => Vec::new(),
+                    },
+                    limits: ratebook::serve::Limits {
+                        max_body,
+                        max_batch,
+                        time_limit: std::time::Duration::from_millis(time_limit_ms),
+                    },
+                };
+                let mut runtime = tokio::runtime::Builder::new_multi_thread();
+                if let Some(n) = threads {
+                    runtime.worker_threads(n.max(1));
+                }
+                let runtime = runtime
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::input("ratebook::serve::runtime", format!("cannot start: {e}")))?;
+                runtime.block_on(ratebook::serve::run(config, |addr, log, served| {
+                    let packs: Vec<String> = served
+                        .engines
+                        .values()
+                        .map(|e| format!("{} {} ({})", e.pack().ident.id, e.pack().ident.version, e.pack().ident.digest))
+                        .collect();
+                    eprintln!("ratebook serve: packs {}", packs.join(", "));
+                    if log.cut_bytes > 0 {
+                        eprintln!(
+                            "ratebook serve: the decision log ended in a torn entry ({} bytes, never acknowledged); cut off",
+                            log.cut_bytes
+                        );
+                    }
+                    eprintln!("ratebook serve: decision log next entry {}", log.next_seq);
+                    eprintln!("ratebook serve: listening on http://{addr} (OpenAPI at http://{addr}/openapi.json)");
+                }))
+            };
+            match run() {
+                Ok(()) => {
+                    eprintln!("ratebook serve: stopped; the decision log is committed");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => report(&e, false),
+            }
+        }
         Command::Params { args, at, format } => {
             let (pack, name) = pack_and_name(&args);
             match load_pack(pack) {
@@ -749,6 +869,83 @@ fn main() -> ExitCode {
                 Err(e) => report(&e, format == "json"),
             }
         }
+    }
+}
+
+/// `replay --audit-log`: makes each logged determination again; exit 1 if
+/// any differs.
+fn replay_log(log: &str, wanted: &[u64], pack: Option<&str>, json: bool) -> ExitCode {
+    use ratebook::replay::{LogEntry, replay};
+    #[derive(serde::Serialize)]
+    struct Replayed {
+        seq: u64,
+        #[serde(flatten)]
+        replay: ratebook::replay::Replay,
+    }
+    let run = || -> Result<(Vec<Replayed>, usize, Vec<u64>), Error> {
+        let pack = load_pack(pack)?;
+        let file = std::fs::File::open(log)
+            .map_err(|e| Error::input("ratebook::io", format!("cannot read {log}: {e}")).at(Location::file(log)))?;
+        let mut replayed = Vec::new();
+        let mut errors = 0;
+        let mut found = Vec::new();
+        for (i, line) in std::io::BufRead::lines(std::io::BufReader::new(file)).enumerate() {
+            let line = line.map_err(|e| Error::input("ratebook::io", format!("cannot read {log}: {e}")))?;
+            let entry = LogEntry::parse(&format!("{log}:{}", i + 1), &line)?;
+            if !wanted.is_empty() && !wanted.contains(&entry.seq) {
+                continue;
+            }
+            found.push(entry.seq);
+            match &entry.recorded {
+                Some(rec) => replayed.push(Replayed {
+                    seq: entry.seq,
+                    replay: replay(pack.clone(), rec)?,
+                }),
+                None => errors += 1,
+            }
+        }
+        let missing = wanted.iter().copied().filter(|s| !found.contains(s)).collect();
+        Ok((replayed, errors, missing))
+    };
+    match run() {
+        Ok((replayed, errors, missing)) => {
+            let differ: Vec<&Replayed> = replayed.iter().filter(|r| !r.replay.same()).collect();
+            if json {
+                out(&(serde_json::to_string_pretty(&serde_json::json!({
+                    "replayed": replayed.len(), "identical": replayed.len() - differ.len(),
+                    "differ": differ, "errors_skipped": errors, "not_found": missing,
+                }))
+                .unwrap_or_default()
+                    + "\n"));
+            } else {
+                let mut t = format!(
+                    "{} determination(s) replayed from {log}: {} identical, {} differ",
+                    replayed.len(),
+                    replayed.len() - differ.len(),
+                    differ.len()
+                );
+                if errors > 0 {
+                    t.push_str(&format!("; {errors} of the entries recorded an error and were skipped"));
+                }
+                t.push('\n');
+                for r in &differ {
+                    t.push_str(&format!("\nentry {} DIFFERS:\n", r.seq));
+                    for e in r.replay.explanations.iter().chain(&r.replay.differences) {
+                        t.push_str(&format!("  - {e}\n"));
+                    }
+                }
+                if !missing.is_empty() {
+                    t.push_str(&format!("\nno entry with seq {missing:?} in {log}\n"));
+                }
+                out(&t);
+            }
+            if differ.is_empty() && missing.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => report(&e, json),
     }
 }
 

@@ -4,6 +4,7 @@
 //! (another pack, a changed figure or rule). Pure: the caller reads files.
 
 use crate::case::Case;
+use crate::determination::Determination;
 use crate::engine::{Engine, Options, parse_override};
 use crate::error::{Error, Location, Result};
 use crate::pack::Pack;
@@ -22,6 +23,57 @@ pub struct Recorded {
     /// The recorded JSON as text and as a value.
     pub text: String,
     pub value: Value,
+    /// How it was written: `decide --format json` (pretty, with its trace)
+    /// or a decision log entry (compact, without the trace).
+    pub layout: Layout,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    Pretty,
+    Logged,
+}
+
+/// One entry of the decision log (`ratebook serve`), as read back.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub status: u16,
+    /// The determination served; `None` for an entry that records an error.
+    pub recorded: Option<Recorded>,
+}
+
+impl LogEntry {
+    /// Reads one line of the decision log; `name` says where it is.
+    pub fn parse(name: &str, line: &str) -> Result<LogEntry> {
+        #[derive(serde::Deserialize)]
+        struct Raw<'a> {
+            seq: u64,
+            status: u16,
+            #[serde(borrow)]
+            determination: Option<&'a serde_json::value::RawValue>,
+        }
+        let raw: Raw<'_> = serde_json::from_str(line).map_err(|e| {
+            Error::input(
+                "ratebook::replay::bad_log_entry",
+                format!("{name}: not a decision log entry: {e}"),
+            )
+            .at(Location::file(name))
+        })?;
+        let recorded = match raw.determination {
+            None => None,
+            Some(det) => {
+                let mut rec = Recorded::parse(name, det.get())?;
+                rec.layout = Layout::Logged;
+                Some(rec)
+            }
+        };
+        Ok(LogEntry {
+            seq: raw.seq,
+            status: raw.status,
+            recorded,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -76,6 +128,7 @@ impl Recorded {
                 .and_then(crate::dates::parse_date),
             text: text.to_string(),
             value,
+            layout: Layout::Pretty,
         })
     }
 }
@@ -119,7 +172,17 @@ pub fn replay(pack: Pack, rec: &Recorded) -> Result<Replay> {
             trace: true,
         },
     )?;
-    let replayed = det.to_json_string();
+    let det = match rec.layout {
+        Layout::Pretty => det,
+        Layout::Logged => Determination {
+            trace: Vec::new(),
+            ..det
+        },
+    };
+    let replayed = match rec.layout {
+        Layout::Pretty => det.to_json_string(),
+        Layout::Logged => serde_json::to_string(&det).unwrap_or_default(),
+    };
     let now = PackRef {
         id: det.pack.id.clone(),
         version: det.pack.version.clone(),

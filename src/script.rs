@@ -18,8 +18,9 @@ use crate::params::ParamStore;
 use chrono::NaiveDate;
 use rhai::{AST, Array, Dynamic, EvalAltResult, Map, Position, Scope};
 use rust_decimal::Decimal;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The state a running script's host calls read and write.
 pub struct ScriptState {
@@ -32,6 +33,34 @@ pub struct ScriptState {
 
 thread_local! {
     static STATE: RefCell<Option<ScriptState>> = const { RefCell::new(None) };
+    /// The wall-clock limit of the evaluations on this thread, if the
+    /// caller set one (`ratebook serve`); never set in wasm, where there
+    /// is no clock.
+    static DEADLINE: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with a wall-clock limit on every rule it evaluates: a rule
+/// still running after `limit` stops with `ratebook::rule::limit_time`.
+/// The operation limit bounds a rule's work; this bounds its time on a
+/// busy machine, for callers that answer within a time (the HTTP API).
+pub fn with_time_limit<T>(limit: Duration, f: impl FnOnce() -> T) -> T {
+    let previous = DEADLINE.with(|d| d.replace(Some((Instant::now() + limit, limit))));
+    let out = f();
+    DEADLINE.with(|d| d.set(previous));
+    out
+}
+
+/// How often (in rhai operations) the clock is read against the limit.
+const CLOCK_EVERY: u64 = 1024;
+
+fn past_deadline(operations: u64) -> Option<Dynamic> {
+    if !operations.is_multiple_of(CLOCK_EVERY) {
+        return None;
+    }
+    match DEADLINE.with(Cell::get) {
+        Some((at, _)) if Instant::now() >= at => Some(Dynamic::UNIT),
+        _ => None,
+    }
 }
 
 type HostResult<T> = std::result::Result<T, Box<EvalAltResult>>;
@@ -508,6 +537,7 @@ pub fn engine(limits: &Limits) -> rhai::Engine {
         .set_max_functions(1_000)
         .set_strict_variables(true)
         .set_fail_on_invalid_map_property(true);
+    e.on_progress(past_deadline);
     e.disable_symbol("eval");
     e.on_print(|_| {});
     e.on_debug(|_, _, _| {});
@@ -639,6 +669,14 @@ fn script_error(file: &str, e: &EvalAltResult, limits: &Limits) -> Error {
             format!(
                 "{file}: the rule ran more than {} operations, its limit `limits.max_operations` (a loop that does not end?)",
                 limits.max_operations
+            ),
+        ),
+        EvalAltResult::ErrorTerminated(..) => (
+            "ratebook::rule::limit_time",
+            ErrorKind::Pack,
+            format!(
+                "{file}: the rule ran past the evaluation time limit ({} ms) and was stopped",
+                DEADLINE.with(Cell::get).map_or(0, |(_, limit)| limit.as_millis())
             ),
         ),
         EvalAltResult::ErrorStackOverflow(_) => (
