@@ -108,6 +108,49 @@ impl Calendar {
     }
 }
 
+/// A date written as `YYYY-MM-DD` straight into the output: a
+/// determination carries dozens of dates, and chrono's formatter costs
+/// about ten times as much. Years outside 0..=9999 go through chrono.
+#[derive(Debug, Clone, Copy)]
+pub struct Iso(pub NaiveDate);
+
+impl serde::Serialize for Iso {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        let Ok(year) = u32::try_from(d.year()) else {
+            return s.collect_str(&d);
+        };
+        if year > 9999 {
+            return s.collect_str(&d);
+        }
+        let digit = |n: u32| b'0' + (n % 10) as u8;
+        let (m, day) = (d.month(), d.day());
+        let b = [
+            digit(year / 1000),
+            digit(year / 100),
+            digit(year / 10),
+            digit(year),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(day / 10),
+            digit(day),
+        ];
+        s.serialize_str(std::str::from_utf8(&b).unwrap_or_default())
+    }
+}
+
+/// `serialize_with` for a date field.
+pub fn ser<S: serde::Serializer>(d: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&Iso(*d), s)
+}
+
+/// `serialize_with` for an optional date field.
+pub fn ser_opt<S: serde::Serializer>(d: &Option<NaiveDate>, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&d.map(Iso), s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +201,18 @@ mod tests {
             Err(parse_date("2025-01-01").unwrap())
         );
         assert_eq!(cal.is_business_day(parse_date("2024-07-04").unwrap()), Ok(false));
+    }
+
+    #[test]
+    fn iso_dates_are_chronos_text() {
+        let mut d = NaiveDate::MIN;
+        let mut checked = 0;
+        while d < NaiveDate::MAX {
+            let fast = serde_json::to_string(&Iso(d)).unwrap_or_default();
+            assert_eq!(fast, format!("\"{d}\""), "{d:?}");
+            checked += 1;
+            d = d.checked_add_days(chrono::Days::new(if (-1..=10_000).contains(&d.year()) { 13 } else { 100_003 })).unwrap_or(NaiveDate::MAX);
+        }
+        assert!(checked > 250_000);
     }
 }

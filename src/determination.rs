@@ -7,6 +7,8 @@ use crate::error::MissingFigure;
 use crate::money::{round_half_up, round_money};
 use crate::pack::PackId;
 use crate::params::{DatedValue, Lookup, ParamId, ParamStore, Parameter, Status, Tier};
+use crate::dates::Iso;
+use crate::money::{Cents, Shown};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
@@ -14,7 +16,7 @@ use std::sync::Arc;
 
 /// Decimals as exact text; money with exactly two places.
 fn money_ser<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&format_args!("{:.2}", round_money(*d)))
+    crate::money::ser_display(&crate::money::Cents(*d), s)
 }
 
 fn opt_money_ser<S: Serializer>(d: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
@@ -25,7 +27,7 @@ fn opt_money_ser<S: Serializer>(d: &Option<Decimal>, s: S) -> Result<S::Ok, S::E
 }
 
 fn dec_ser<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(d)
+    crate::money::ser_display(d, s)
 }
 
 /// Quantities are shown to 4 places (amounts are computed from the exact share).
@@ -120,12 +122,12 @@ impl Serialize for Line {
         let mut st = s.serialize_struct("Line", 11)?;
         st.serialize_field("id", &self.text.id)?;
         st.serialize_field("label", &self.text.label)?;
-        st.serialize_field("quantity", &self.quantity.to_string())?;
+        st.serialize_field("quantity", &Shown(self.quantity))?;
         st.serialize_field("unit", &self.text.unit)?;
-        st.serialize_field("rate", &self.rate.to_string())?;
-        st.serialize_field("amount", &format!("{:.2}", round_money(self.amount)))?;
-        st.serialize_field("from", &self.from)?;
-        st.serialize_field("to", &self.to)?;
+        st.serialize_field("rate", &Shown(self.rate))?;
+        st.serialize_field("amount", &Shown(Cents(self.amount)))?;
+        st.serialize_field("from", &Iso(self.from))?;
+        st.serialize_field("to", &Iso(self.to))?;
         st.serialize_field("cite", &self.text.cite)?;
         st.serialize_field("source", &self.source)?;
         if let Some(b) = &self.basis {
@@ -173,10 +175,12 @@ pub enum Event {
     /// A tier list read: the tiers in force on a date, with their provenance.
     Tiers {
         name: Arc<str>,
+        #[serde(serialize_with = "crate::dates::ser")]
         date: NaiveDate,
         tiers: Vec<Tier>,
         unit: Arc<str>,
         status: Status,
+        #[serde(serialize_with = "crate::dates::ser")]
         effective_from: NaiveDate,
         source: Arc<str>,
     },
@@ -194,7 +198,9 @@ pub enum Event {
     /// A share of the service period at one set of rates (proration by days).
     Split {
         line: Arc<str>,
+        #[serde(serialize_with = "crate::dates::ser")]
         from: NaiveDate,
+        #[serde(serialize_with = "crate::dates::ser")]
         to: NaiveDate,
         days: i64,
         period_days: i64,
@@ -204,7 +210,9 @@ pub enum Event {
     /// A line added: exact amount before rounding, and the rounded amount.
     Line {
         line: Arc<str>,
+        #[serde(serialize_with = "crate::dates::ser")]
         from: NaiveDate,
+        #[serde(serialize_with = "crate::dates::ser")]
         to: NaiveDate,
         #[serde(serialize_with = "dec_ser")]
         quantity: Decimal,
@@ -283,11 +291,11 @@ impl Serialize for ParamRead {
         if let Some(k) = self.key_name() {
             st.serialize_field("key", k)?;
         }
-        st.serialize_field("date", &self.date)?;
-        st.serialize_field("value", &self.value.to_string())?;
+        st.serialize_field("date", &Iso(self.date))?;
+        st.serialize_field("value", &Shown(self.value))?;
         st.serialize_field("unit", &self.param.unit)?;
         st.serialize_field("status", &self.status)?;
-        st.serialize_field("effective_from", &dated.map(|d| d.from))?;
+        st.serialize_field("effective_from", &dated.map(|d| Iso(d.from)))?;
         st.serialize_field("source", &dated.map(|d| &d.source))?;
         if let Some(f) = dated.and_then(|d| d.formula.as_ref()) {
             st.serialize_field("formula", f)?;
@@ -344,6 +352,7 @@ impl Serialize for Outputs {
 pub struct Determination {
     pub decision: Arc<str>,
     pub pack: Arc<PackId>,
+    #[serde(serialize_with = "crate::dates::ser")]
     pub as_of: NaiveDate,
     pub outcome: String,
     #[serde(serialize_with = "opt_money_ser", skip_serializing_if = "Option::is_none")]
@@ -361,7 +370,7 @@ pub struct Determination {
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub set: Arc<[String]>,
     /// Made with the figures as known on this date (`--known-at`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::dates::ser_opt", skip_serializing_if = "Option::is_none")]
     pub known_at: Option<NaiveDate>,
 }
 

@@ -1,6 +1,11 @@
 //! The `ratebook` command: argument parsing, reading files and stdin,
 //! printing, and exit codes. Every operation is a call into the library.
 
+/// mimalloc: the server and batch runs allocate many small, short-lived
+/// buffers on several threads, where it is measurably faster than glibc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use ratebook::api::{self, DecideRequest};

@@ -75,6 +75,49 @@ pub fn money_text(amount: Decimal) -> String {
     format!("{:.2}", round_money(amount))
 }
 
+/// A value serialized as its `Display` text, without a heap string.
+pub struct Shown<T>(pub T);
+
+impl<T: std::fmt::Display> serde::Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ser_display(&self.0, s)
+    }
+}
+
+/// An amount shown to the cent (half-up), as the JSON writes money.
+pub struct Cents(pub Decimal);
+
+impl std::fmt::Display for Cents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2}", round_money(self.0))
+    }
+}
+
+/// Serializes a value's `Display` text through a buffer on the stack
+/// (amounts, rates and quantities are short; a determination has dozens).
+pub fn ser_display<S: serde::Serializer>(v: &dyn std::fmt::Display, s: S) -> Result<S::Ok, S::Error> {
+    struct Buf {
+        bytes: [u8; 64],
+        len: usize,
+    }
+    impl std::fmt::Write for Buf {
+        fn write_str(&mut self, text: &str) -> std::fmt::Result {
+            let end = self.len + text.len();
+            self.bytes
+                .get_mut(self.len..end)
+                .ok_or(std::fmt::Error)?
+                .copy_from_slice(text.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
+    let mut buf = Buf { bytes: [0; 64], len: 0 };
+    match std::fmt::write(&mut buf, format_args!("{v}")) {
+        Ok(()) => s.serialize_str(std::str::from_utf8(buf.bytes.get(..buf.len).unwrap_or_default()).unwrap_or_default()),
+        Err(_) => s.collect_str(v),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

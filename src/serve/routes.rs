@@ -255,10 +255,9 @@ struct Entry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     index: Option<usize>,
     status: u16,
-    /// The determination as served, less its trace (which `ratebook
-    /// replay --audit-log` makes again from the case and the pack).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    determination: Option<&'a Determination>,
+    // Then `determination`: the determination as served, less its trace
+    // (which `ratebook replay --audit-log` makes again from the case and
+    // the pack); see `State::log`.
     /// The case, when there is no determination to carry it.
     #[serde(skip_serializing_if = "Option::is_none")]
     case: Option<&'a str>,
@@ -275,30 +274,23 @@ fn now_rfc3339() -> String {
 }
 
 impl State {
-    /// Queues a log entry for an outcome; the determination's trace is
-    /// left out.
+    /// Queues a log entry for an outcome: the determination's JSON as
+    /// logged ([`Served::logged`]) or the error.
     fn log(
         &self,
         caller: &Caller,
         asked: &Asked<'_>,
         index: Option<usize>,
-        outcome: &mut std::result::Result<Determination, Error>,
+        outcome: std::result::Result<&[u8], &Error>,
         case_text: &str,
     ) -> tokio::sync::oneshot::Receiver<std::result::Result<u64, String>> {
-        let (status, determination, error) = match outcome {
-            Ok(det) => {
-                det.trace = Vec::new();
-                (StatusCode::OK, Some(&*det), None)
-            }
+        let (status, error, case) = match outcome {
+            Ok(_) => (StatusCode::OK, None, None),
             Err(e) => (
                 status_of(e),
-                None,
                 e.to_json().get_mut("error").map(serde_json::Value::take),
+                Some(truncated(case_text, MAX_LOGGED_CASE)),
             ),
-        };
-        let case = match determination {
-            Some(_) => None,
-            None => Some(truncated(case_text, MAX_LOGGED_CASE)),
         };
         let entry = Entry {
             at: now_rfc3339(),
@@ -311,11 +303,19 @@ impl State {
             known_at: asked.known_at,
             index,
             status: status.as_u16(),
-            determination,
             case,
             error,
         };
-        self.audit.append(serde_json::to_vec(&entry).unwrap_or_default())
+        let mut json = serde_json::to_vec(&entry).unwrap_or_default();
+        if let Ok(determination) = outcome {
+            // `{...}` becomes `{...,"determination":{...}}`: the JSON made
+            // for the response is not made again.
+            json.pop();
+            json.extend_from_slice(b",\"determination\":");
+            json.extend_from_slice(determination);
+            json.push(b'}');
+        }
+        self.audit.append(json)
     }
 
     /// The engine for a pack, as known on `known_at` if asked.
@@ -370,6 +370,26 @@ fn truncated(s: &str, max: usize) -> &str {
         end -= 1;
     }
     s.get(..end).unwrap_or_default()
+}
+
+/// A determination's JSON as served and as logged (without its trace).
+struct DeterminationJson {
+    served: Vec<u8>,
+    logged: Vec<u8>,
+}
+
+impl DeterminationJson {
+    fn of(mut det: Determination) -> Result<DeterminationJson> {
+        let json = |d: &Determination| serde_json::to_vec(d).map_err(|e| Error::pack("ratebook::serve::json", e.to_string()));
+        let served = json(&det)?;
+        let logged = if det.trace.is_empty() {
+            served.clone()
+        } else {
+            det.trace = Vec::new();
+            json(&det)?
+        };
+        Ok(DeterminationJson { served, logged })
+    }
 }
 
 /// Waits for an entry to be durable; its `seq`, or the error to answer.
@@ -458,14 +478,11 @@ async fn decide(
         known_at: q.known_at,
     };
     let bytes = body(bytes, state.limits.max_body);
-    let (mut outcome, text) = decide_request(&state, &asked, &bytes, q.trace.unwrap_or(true));
-    let response = match &outcome {
-        Ok(det) => serde_json::to_vec(det).map_err(|e| Error::pack("ratebook::serve::json", e.to_string())),
-        Err(e) => Err(e.clone()),
-    };
+    let (outcome, text) = decide_request(&state, &asked, &bytes, q.trace.unwrap_or(true));
+    let outcome = outcome.and_then(DeterminationJson::of);
     let caller = Caller::of(principal, remote);
-    let seq = logged(state.log(&caller, &asked, None, &mut outcome, &text)).await;
-    answer(seq, response)
+    let rx = state.log(&caller, &asked, None, outcome.as_ref().map(|j| &j.logged[..]), &text);
+    answer(logged(rx).await, outcome.map(|j| j.served))
 }
 
 /// The response once the log entry is durable: the body with its
@@ -529,7 +546,7 @@ async fn explain(
         known_at: q.known_at,
     };
     let bytes = body(bytes, state.limits.max_body);
-    let (mut outcome, text) = decide_request(&state, &asked, &bytes, true);
+    let (outcome, text) = decide_request(&state, &asked, &bytes, true);
     let (format, content_type) = match q.format.unwrap_or_default() {
         ExplainFormat::Text => (Format::Text, "text/plain; charset=utf-8"),
         ExplainFormat::Markdown => (Format::Markdown, "text/markdown; charset=utf-8"),
@@ -539,8 +556,12 @@ async fn explain(
         Ok(det) => State::engine(&state.served(), &pack, None).map(|engine| render(det, engine.pack(), format)),
         Err(e) => Err(e.clone()),
     };
+    let logged_json = outcome.and_then(|mut det| {
+        det.trace = Vec::new();
+        serde_json::to_vec(&det).map_err(|e| Error::pack("ratebook::serve::json", e.to_string()))
+    });
     let caller = Caller::of(principal, remote);
-    let seq = logged(state.log(&caller, &asked, None, &mut outcome, &text)).await;
+    let seq = logged(state.log(&caller, &asked, None, logged_json.as_ref().map(|j| &j[..]), &text)).await;
     match (seq, rendered) {
         (Ok(seq), Ok(text)) => {
             let mut r = with_decision_id((StatusCode::OK, text).into_response(), seq);
@@ -670,14 +691,13 @@ async fn decide_batch(
     };
     let caller = Caller::of(principal, remote);
     let mut pending = Vec::with_capacity(decided.len());
-    for (i, (mut outcome, text)) in decided.into_iter().enumerate() {
-        let body = match &outcome {
-            Ok(det) => {
-                serde_json::value::to_raw_value(det).map_err(|e| Error::pack("ratebook::serve::json", e.to_string()))
-            }
-            Err(e) => Err(e.clone()),
-        };
-        let rx = state.log(&caller, &asked, Some(i), &mut outcome, &text);
+    for (i, (outcome, text)) in decided.into_iter().enumerate() {
+        let outcome = outcome.and_then(DeterminationJson::of);
+        let rx = state.log(&caller, &asked, Some(i), outcome.as_ref().map(|j| &j.logged[..]), &text);
+        let body = outcome.and_then(|j| {
+            serde_json::value::RawValue::from_string(String::from_utf8_lossy(&j.served).into_owned())
+                .map_err(|e| Error::pack("ratebook::serve::json", e.to_string()))
+        });
         pending.push((body, rx));
     }
     let mut results = Vec::with_capacity(pending.len());
