@@ -211,7 +211,13 @@ mod tests {
             let fast = serde_json::to_string(&Iso(d)).unwrap_or_default();
             assert_eq!(fast, format!("\"{d}\""), "{d:?}");
             checked += 1;
-            d = d.checked_add_days(chrono::Days::new(if (-1..=10_000).contains(&d.year()) { 13 } else { 100_003 })).unwrap_or(NaiveDate::MAX);
+            d = d
+                .checked_add_days(chrono::Days::new(if (-1..=10_000).contains(&d.year()) {
+                    13
+                } else {
+                    100_003
+                }))
+                .unwrap_or(NaiveDate::MAX);
         }
         assert!(checked > 250_000);
     }

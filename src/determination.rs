@@ -3,12 +3,12 @@
 //! through the `Recorder`, so the trace is complete by construction. The JSON
 //! shape here is the firm contract in DESIGN.md. No rendering, no I/O.
 
+use crate::dates::Iso;
 use crate::error::MissingFigure;
+use crate::money::{Cents, Shown};
 use crate::money::{round_half_up, round_money};
 use crate::pack::PackId;
 use crate::params::{DatedValue, Lookup, ParamId, ParamStore, Parameter, Status, Tier};
-use crate::dates::Iso;
-use crate::money::{Cents, Shown};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};

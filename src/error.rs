@@ -56,11 +56,13 @@ impl Location {
         }
     }
 
+    /// A line and column, both from 1 (a parser's column 0, "before the
+    /// first character", is column 1).
     pub fn at(file: impl Into<String>, line: u64, col: u64) -> Self {
         Location {
             file: file.into(),
-            line: Some(line),
-            col: Some(col),
+            line: Some(line.max(1)),
+            col: Some(col.max(1)),
             field: None,
         }
     }

@@ -113,7 +113,9 @@ pub fn ser_display<S: serde::Serializer>(v: &dyn std::fmt::Display, s: S) -> Res
     }
     let mut buf = Buf { bytes: [0; 64], len: 0 };
     match std::fmt::write(&mut buf, format_args!("{v}")) {
-        Ok(()) => s.serialize_str(std::str::from_utf8(buf.bytes.get(..buf.len).unwrap_or_default()).unwrap_or_default()),
+        Ok(()) => {
+            s.serialize_str(std::str::from_utf8(buf.bytes.get(..buf.len).unwrap_or_default()).unwrap_or_default())
+        }
         Err(_) => s.collect_str(v),
     }
 }

@@ -12,3 +12,4 @@ mod invariants;
 mod packs;
 mod review;
 mod scripts;
+mod serve;

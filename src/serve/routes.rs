@@ -380,7 +380,8 @@ struct DeterminationJson {
 
 impl DeterminationJson {
     fn of(mut det: Determination) -> Result<DeterminationJson> {
-        let json = |d: &Determination| serde_json::to_vec(d).map_err(|e| Error::pack("ratebook::serve::json", e.to_string()));
+        let json =
+            |d: &Determination| serde_json::to_vec(d).map_err(|e| Error::pack("ratebook::serve::json", e.to_string()));
         let served = json(&det)?;
         let logged = if det.trace.is_empty() {
             served.clone()
@@ -619,6 +620,22 @@ async fn decide_batch(
                 e.column() as u64,
             ))
         })?;
+        if let Some((i, item)) = cases.iter().enumerate().find(|(_, c)| !c.is_object()) {
+            return Err(Error::input(
+                "ratebook::serve::bad_batch",
+                format!(
+                    "the body must be a JSON array of case objects; case {i} is {}",
+                    match item {
+                        serde_json::Value::Null => "null",
+                        serde_json::Value::Bool(_) => "a boolean",
+                        serde_json::Value::Number(_) => "a number",
+                        serde_json::Value::String(_) => "a string",
+                        serde_json::Value::Array(_) => "an array",
+                        serde_json::Value::Object(_) => "an object",
+                    }
+                ),
+            ));
+        }
         if cases.len() > state.limits.max_batch {
             return Err(Error::input(
                 "ratebook::serve::too_large",

@@ -347,6 +347,7 @@ pub struct ExplainQuery {
     pub as_of: Option<NaiveDate>,
     pub known_at: Option<NaiveDate>,
     /// `text` (default), `markdown` or `letter` (for the customer).
+    #[param(inline)]
     pub format: Option<ExplainFormat>,
 }
 
