@@ -481,6 +481,9 @@ struct Process {
 }
 
 impl Process {
+    // The child is waited for by `rest_of_stderr`, or here if it stops
+    // early; a failed unwrap in between fails the test anyway.
+    #[allow(clippy::zombie_processes)]
     fn start(args: &[&str]) -> Process {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ratebook"))
@@ -495,10 +498,10 @@ impl Process {
         let mut line = String::new();
         loop {
             line.clear();
-            assert!(
-                stderr.read_line(&mut line).unwrap() > 0,
-                "the server stopped before listening"
-            );
+            if stderr.read_line(&mut line).unwrap() == 0 {
+                let status = child.wait().unwrap();
+                panic!("the server stopped before listening ({status})");
+            }
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap().to_string();
                 return Process { child, addr, stderr };
