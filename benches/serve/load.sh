@@ -46,4 +46,4 @@ run() {
 # Warm up (connections, allocator, page cache), then measure.
 RATEBOOK_PATH="/v1/packs/portland/decisions/bill" wrk -t2 -c"$connections" -d2s -s benches/serve/bill.lua "http://$addr" >/dev/null
 run "bill, trace=false" "/v1/packs/portland/decisions/bill?trace=false"
-run "bill, with trace" "/v1/packs/portland/decisions/bill"
+[ -n "${ONLY_LEAN:-}" ] || run "bill, with trace" "/v1/packs/portland/decisions/bill"

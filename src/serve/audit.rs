@@ -14,10 +14,14 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Entries one commit writes at most (the rest wait for the next).
 const MAX_GROUP: usize = 4096;
+/// The least time between the starts of two commits while entries keep
+/// coming (a lone entry after a quiet spell is committed at once).
+const COMMIT_EVERY: Duration = Duration::from_micros(1500);
 /// How far back from the end the last entry is looked for.
 const TAIL_WINDOW: u64 = 8 << 20;
 
@@ -150,14 +154,20 @@ fn recover(file: &mut File) -> std::io::Result<Opened> {
 fn write_loop(mut file: File, queue: mpsc::Receiver<Pending>, seq: &mut u64) {
     let mut group: Vec<Pending> = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
+    let mut last_commit = Instant::now();
     while let Ok(first) = queue.recv() {
         group.push(first);
+        // Under load, gather what arrives until COMMIT_EVERY after the
+        // last commit began: fewer, larger syncs (each costs the same).
+        let gather_until = last_commit + COMMIT_EVERY;
         while group.len() < MAX_GROUP {
-            match queue.try_recv() {
+            let wait = gather_until.saturating_duration_since(Instant::now());
+            match queue.recv_timeout(wait) {
                 Ok(p) => group.push(p),
                 Err(_) => break,
             }
         }
+        last_commit = Instant::now();
         buf.clear();
         let first_seq = *seq;
         for p in &group {

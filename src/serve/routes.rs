@@ -260,7 +260,7 @@ struct Entry<'a> {
     // the pack); see `State::log`.
     /// The case, when there is no determination to carry it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    case: Option<&'a str>,
+    case: Option<std::borrow::Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<serde_json::Value>,
 }
@@ -282,14 +282,16 @@ impl State {
         asked: &Asked<'_>,
         index: Option<usize>,
         outcome: std::result::Result<&[u8], &Error>,
-        case_text: &str,
+        case_text: &[u8],
     ) -> tokio::sync::oneshot::Receiver<std::result::Result<u64, String>> {
         let (status, error, case) = match outcome {
             Ok(_) => (StatusCode::OK, None, None),
             Err(e) => (
                 status_of(e),
                 e.to_json().get_mut("error").map(serde_json::Value::take),
-                Some(truncated(case_text, MAX_LOGGED_CASE)),
+                Some(String::from_utf8_lossy(
+                    case_text.get(..MAX_LOGGED_CASE).unwrap_or(case_text),
+                )),
             ),
         };
         let entry = Entry {
@@ -361,21 +363,11 @@ impl State {
     }
 }
 
-fn truncated(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or_default()
-}
-
 /// A determination's JSON as served and as logged (without its trace).
 struct DeterminationJson {
     served: Vec<u8>,
-    logged: Vec<u8>,
+    /// `None` when the served JSON has no trace to leave out.
+    untraced: Option<Vec<u8>>,
 }
 
 impl DeterminationJson {
@@ -383,13 +375,17 @@ impl DeterminationJson {
         let json =
             |d: &Determination| serde_json::to_vec(d).map_err(|e| Error::pack("ratebook::serve::json", e.to_string()));
         let served = json(&det)?;
-        let logged = if det.trace.is_empty() {
-            served.clone()
+        let untraced = if det.trace.is_empty() {
+            None
         } else {
             det.trace = Vec::new();
-            json(&det)?
+            Some(json(&det)?)
         };
-        Ok(DeterminationJson { served, logged })
+        Ok(DeterminationJson { served, untraced })
+    }
+
+    fn logged(&self) -> &[u8] {
+        self.untraced.as_deref().unwrap_or(&self.served)
     }
 }
 
@@ -417,21 +413,18 @@ fn decide_request(
     asked: &Asked<'_>,
     bytes: &Result<Bytes>,
     trace: bool,
-) -> (std::result::Result<Determination, Error>, String) {
-    let text = match bytes {
-        Ok(b) => String::from_utf8_lossy(b).into_owned(),
-        Err(_) => String::new(),
-    };
-    let outcome = (|| {
-        let bytes = bytes.as_ref().map_err(Clone::clone)?;
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| Error::input("ratebook::case::not_utf8", "the case is not UTF-8 text"))?;
-        let served = state.served();
-        let engine = State::engine(&served, asked.pack, asked.known_at)?;
-        let case = CaseFacts::parse("the case", text)?;
-        state.decide_one(&engine, asked, &case, trace)
-    })();
-    (outcome, text)
+) -> std::result::Result<Determination, Error> {
+    let bytes = bytes.as_ref().map_err(Clone::clone)?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Error::input("ratebook::case::not_utf8", "the case is not UTF-8 text"))?;
+    let served = state.served();
+    let engine = State::engine(&served, asked.pack, asked.known_at)?;
+    let case = CaseFacts::parse("the case", text)?;
+    state.decide_one(&engine, asked, &case, trace)
+}
+
+fn body_bytes(bytes: &Result<Bytes>) -> &[u8] {
+    bytes.as_deref().unwrap_or_default()
 }
 
 #[utoipa::path(
@@ -479,10 +472,16 @@ async fn decide(
         known_at: q.known_at,
     };
     let bytes = body(bytes, state.limits.max_body);
-    let (outcome, text) = decide_request(&state, &asked, &bytes, q.trace.unwrap_or(true));
+    let outcome = decide_request(&state, &asked, &bytes, q.trace.unwrap_or(true));
     let outcome = outcome.and_then(DeterminationJson::of);
     let caller = Caller::of(principal, remote);
-    let rx = state.log(&caller, &asked, None, outcome.as_ref().map(|j| &j.logged[..]), &text);
+    let rx = state.log(
+        &caller,
+        &asked,
+        None,
+        outcome.as_ref().map(DeterminationJson::logged),
+        body_bytes(&bytes),
+    );
     answer(logged(rx).await, outcome.map(|j| j.served))
 }
 
@@ -547,7 +546,7 @@ async fn explain(
         known_at: q.known_at,
     };
     let bytes = body(bytes, state.limits.max_body);
-    let (outcome, text) = decide_request(&state, &asked, &bytes, true);
+    let outcome = decide_request(&state, &asked, &bytes, true);
     let (format, content_type) = match q.format.unwrap_or_default() {
         ExplainFormat::Text => (Format::Text, "text/plain; charset=utf-8"),
         ExplainFormat::Markdown => (Format::Markdown, "text/markdown; charset=utf-8"),
@@ -562,7 +561,14 @@ async fn explain(
         serde_json::to_vec(&det).map_err(|e| Error::pack("ratebook::serve::json", e.to_string()))
     });
     let caller = Caller::of(principal, remote);
-    let seq = logged(state.log(&caller, &asked, None, logged_json.as_ref().map(|j| &j[..]), &text)).await;
+    let seq = logged(state.log(
+        &caller,
+        &asked,
+        None,
+        logged_json.as_ref().map(|j| &j[..]),
+        body_bytes(&bytes),
+    ))
+    .await;
     match (seq, rendered) {
         (Ok(seq), Ok(text)) => {
             let mut r = with_decision_id((StatusCode::OK, text).into_response(), seq);
@@ -671,19 +677,23 @@ async fn decide_batch(
             .into_iter()
             .enumerate()
             .map(|(i, value)| {
-                let text = value.to_string();
-                let outcome = if started.elapsed() > worker_state.limits.time_limit {
-                    Err(Error::pack(
+                if started.elapsed() > worker_state.limits.time_limit {
+                    let late = Error::pack(
                         "ratebook::rule::limit_time",
                         format!(
                             "the batch ran past the evaluation time limit ({} ms) before case {i}",
                             worker_state.limits.time_limit.as_millis()
                         ),
                     )
-                    .with_help("send the remaining cases again, in smaller batches"))
-                } else {
-                    let case = CaseFacts::from_value(&format!("case {i}"), value);
-                    worker_state.decide_one(&engine, &asked, &case, trace)
+                    .with_help("send the remaining cases again, in smaller batches");
+                    return (Err(late), value.to_string().into_bytes());
+                }
+                let case = CaseFacts::from_value(&format!("case {i}"), value);
+                let outcome = worker_state.decide_one(&engine, &asked, &case, trace);
+                // The log keeps a case's text only when no determination carries it.
+                let text = match outcome {
+                    Ok(_) => Vec::new(),
+                    Err(_) => case.value.to_string().into_bytes(),
                 };
                 (outcome, text)
             })
@@ -710,7 +720,13 @@ async fn decide_batch(
     let mut pending = Vec::with_capacity(decided.len());
     for (i, (outcome, text)) in decided.into_iter().enumerate() {
         let outcome = outcome.and_then(DeterminationJson::of);
-        let rx = state.log(&caller, &asked, Some(i), outcome.as_ref().map(|j| &j.logged[..]), &text);
+        let rx = state.log(
+            &caller,
+            &asked,
+            Some(i),
+            outcome.as_ref().map(DeterminationJson::logged),
+            &text,
+        );
         let body = outcome.and_then(|j| {
             serde_json::value::RawValue::from_string(String::from_utf8_lossy(&j.served).into_owned())
                 .map_err(|e| Error::pack("ratebook::serve::json", e.to_string()))
