@@ -275,7 +275,7 @@ fn now_rfc3339() -> String {
 
 impl State {
     /// Queues a log entry for an outcome: the determination's JSON as
-    /// logged ([`Served::logged`]) or the error.
+    /// logged ([`DeterminationJson::logged`]) or the error.
     fn log(
         &self,
         caller: &Caller,
