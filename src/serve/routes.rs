@@ -30,6 +30,47 @@ use utoipa_axum::routes;
 
 type Shared = axum::extract::State<Arc<State>>;
 
+/// The error answers of a decision request (the error envelope each time).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only: handlers answer with `error_response`
+enum DecisionErrors {
+    #[response(status = 400, description = "The case is wrong: every problem, with where")]
+    BadCase(ErrorEnvelope),
+    #[response(status = 401, description = "No token, or an unknown one")]
+    Unauthorized(ErrorEnvelope),
+    #[response(status = 404, description = "No such pack or decision")]
+    NotFound(ErrorEnvelope),
+    #[response(status = 413, description = "The body is larger than the server's limit")]
+    TooLarge(ErrorEnvelope),
+    #[response(
+        status = 422,
+        description = "Figures the case needs are missing from the pack (`error.missing`)"
+    )]
+    MissingFigures(ErrorEnvelope),
+    #[response(status = 500, description = "The pack or a rule is broken")]
+    BrokenPack(ErrorEnvelope),
+    #[response(
+        status = 503,
+        description = "The evaluation time limit passed, or the decision log could not be written"
+    )]
+    Unavailable(ErrorEnvelope),
+}
+
+/// The error answers of a request about a pack.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only: handlers answer with `error_response`
+enum PackErrors {
+    #[response(
+        status = 400,
+        description = "A bad query (an unknown option, a date that is not one)"
+    )]
+    BadQuery(ErrorEnvelope),
+    #[response(status = 401, description = "No token, or an unknown one")]
+    Unauthorized(ErrorEnvelope),
+    #[response(status = 404, description = "No such pack")]
+    NotFound(ErrorEnvelope),
+}
+
 /// The response header naming a determination's decision log entry.
 pub const DECISION_ID: &str = "ratebook-decision-id";
 
@@ -134,6 +175,14 @@ fn error_response(e: &Error) -> Response {
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     r
+}
+
+/// A result as its JSON, or its error.
+fn respond(result: Result<impl Serialize>) -> Response {
+    match result {
+        Ok(value) => ok_json(&value),
+        Err(e) => error_response(&e),
+    }
 }
 
 fn ok_json(value: &impl Serialize) -> Response {
@@ -442,13 +491,7 @@ fn body_bytes(bytes: &Result<Bytes>) -> &[u8] {
     responses(
         (status = 200, description = "The determination", body = super::schema::Determination,
             headers(("ratebook-decision-id" = u64, description = "The decision log entry"))),
-        (status = 400, description = "The case is wrong: every problem, with where", body = ErrorEnvelope),
-        (status = 401, description = "No token, or an unknown one", body = ErrorEnvelope),
-        (status = 404, description = "No such pack or decision", body = ErrorEnvelope),
-        (status = 413, description = "The body is larger than the server's limit", body = ErrorEnvelope),
-        (status = 422, description = "Figures the case needs are missing from the pack (`error.missing`)", body = ErrorEnvelope),
-        (status = 500, description = "The pack or a rule is broken", body = ErrorEnvelope),
-        (status = 503, description = "The evaluation time limit passed, or the decision log could not be written", body = ErrorEnvelope),
+        DecisionErrors,
     ),
     security((), ("bearer" = []))
 )]
@@ -516,13 +559,7 @@ fn with_decision_id(mut r: Response, seq: u64) -> Response {
         (status = 200, description = "The explanation",
             content((String = "text/plain"), (String = "text/markdown")),
             headers(("ratebook-decision-id" = u64, description = "The decision log entry"))),
-        (status = 400, description = "The case is wrong", body = ErrorEnvelope),
-        (status = 401, description = "No token, or an unknown one", body = ErrorEnvelope),
-        (status = 404, description = "No such pack or decision", body = ErrorEnvelope),
-        (status = 413, description = "The body is too large", body = ErrorEnvelope),
-        (status = 422, description = "Figures the case needs are missing", body = ErrorEnvelope),
-        (status = 500, description = "The pack or a rule is broken", body = ErrorEnvelope),
-        (status = 503, description = "Time limit, or the decision log", body = ErrorEnvelope),
+        DecisionErrors,
     ),
     security((), ("bearer" = []))
 )]
@@ -771,6 +808,17 @@ async fn decide_batch(
 
 // ------------------------------------------------------------------ packs
 
+/// The engine of the pack a path names, and the request's options.
+fn pack_and_query<Q: Default>(
+    state: &State,
+    name: std::result::Result<Path<String>, PathRejection>,
+    q: std::result::Result<Query<Q>, QueryRejection>,
+) -> Result<(Arc<Engine>, Q)> {
+    let name = path(name)?;
+    let q = query(q)?;
+    Ok((State::engine(&state.served(), &name, None)?, q))
+}
+
 fn pack_ref(engine: &Engine) -> PackRef {
     PackRef::from(&*engine.pack().ident)
 }
@@ -821,10 +869,11 @@ async fn list_packs(state: Shared) -> Response {
     security((), ("bearer" = []))
 )]
 async fn pack_info_handler(state: Shared, name: std::result::Result<Path<String>, PathRejection>) -> Response {
-    match path(name).and_then(|name| State::engine(&state.served(), &name, None)) {
-        Ok(engine) => ok_json(&pack_info(&engine)),
-        Err(e) => error_response(&e),
-    }
+    respond(
+        path(name)
+            .and_then(|name| State::engine(&state.served(), &name, None))
+            .map(|e| pack_info(&e)),
+    )
 }
 
 #[utoipa::path(
@@ -834,12 +883,7 @@ async fn pack_info_handler(state: Shared, name: std::result::Result<Path<String>
     summary = "The rate sheet in force on a date",
     description = "Every figure of the pack in force on `at` (each table key on its own row), with its status (`published`, `derived`, `assumed`, `unknown`), effective date and source; without `at`, every dated value.",
     params(("pack" = String, Path, description = "A pack id", example = "portland"), ParamsQuery),
-    responses(
-        (status = 200, description = "The rate sheet", body = RateSheet),
-        (status = 400, description = "A bad date", body = ErrorEnvelope),
-        (status = 401, description = "No token, or an unknown one", body = ErrorEnvelope),
-        (status = 404, description = "No such pack", body = ErrorEnvelope),
-    ),
+    responses((status = 200, description = "The rate sheet", body = RateSheet), PackErrors),
     security((), ("bearer" = []))
 )]
 async fn rate_sheet(
@@ -847,23 +891,16 @@ async fn rate_sheet(
     name: std::result::Result<Path<String>, PathRejection>,
     q: std::result::Result<Query<ParamsQuery>, QueryRejection>,
 ) -> Response {
-    let sheet = (|| {
-        let name = path(name)?;
-        let q = query(q)?;
-        let engine = State::engine(&state.served(), &name, None)?;
-        Ok(RateSheet {
+    respond(pack_and_query(&state, name, q).map(|(engine, q)| {
+        RateSheet {
             pack: pack_ref(&engine),
             at: q.at,
             rows: crate::api::rate_sheet(engine.pack(), q.at, q.name.as_deref())
                 .into_iter()
                 .map(Into::into)
                 .collect(),
-        })
-    })();
-    match sheet {
-        Ok(sheet) => ok_json(&sheet),
-        Err(e) => error_response(&e),
-    }
+        }
+    }))
 }
 
 #[utoipa::path(
@@ -875,9 +912,7 @@ async fn rate_sheet(
     params(("pack" = String, Path, description = "A pack id", example = "portland"), TestQuery),
     responses(
         (status = 200, description = "The test report", body = TestReport),
-        (status = 400, description = "A bad query", body = ErrorEnvelope),
-        (status = 401, description = "No token, or an unknown one", body = ErrorEnvelope),
-        (status = 404, description = "No such pack", body = ErrorEnvelope),
+        PackErrors,
         (status = 500, description = "The pack's tests cannot be read", body = ErrorEnvelope),
     ),
     security((), ("bearer" = []))
@@ -887,12 +922,7 @@ async fn run_tests(
     name: std::result::Result<Path<String>, PathRejection>,
     q: std::result::Result<Query<TestQuery>, QueryRejection>,
 ) -> Response {
-    let prepared = (|| {
-        let name = path(name)?;
-        let q = query(q)?;
-        Ok((State::engine(&state.served(), &name, None)?, q))
-    })();
-    let (engine, q) = match prepared {
+    let (engine, q) = match pack_and_query(&state, name, q) {
         Ok(v) => v,
         Err(e) => return error_response(&e),
     };
