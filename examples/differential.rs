@@ -8,12 +8,14 @@
 //! (`.gz` files are read through `zcat`.) Uses the overlay pack in
 //! `benches/overlay`, which supplies the benchmark's assumed figures.
 
+#[path = "../benches/bench_data.rs"]
+mod bench_data;
+
 use ratebook::pack::{FolderLoader, Pack};
-use ratebook::{Case, Engine, Options};
+use ratebook::{Engine, Options};
 use rust_decimal::Decimal;
 use std::io::Read;
 use std::process::{Command, ExitCode, Stdio};
-use std::str::FromStr;
 
 fn open(path: &str) -> Box<dyn Read> {
     if path.ends_with(".gz") {
@@ -62,23 +64,7 @@ fn main() -> ExitCode {
             bad += 1;
             continue;
         };
-        let f = |i: usize| a.get(i).unwrap_or_default().to_string();
-        let residential = f(6) == "1";
-        let services = if f(7) == "1" {
-            serde_json::json!(["water", "sewer"])
-        } else {
-            serde_json::json!(["water"])
-        };
-        let case = Case::from_value(
-            &format!("row {}", n + 1),
-            serde_json::json!({
-                "account": { "id": f(0), "class": if residential { "residential" } else { "commercial" },
-                             "billing_frequency": f(3), "services": services },
-                "period": { "from": f(1), "to": f(2) },
-                "usage_ccf": f(4),
-                "winter_average_ccf": f(5),
-            }),
-        );
+        let case = bench_data::case(&a, &format!("row {}", n + 1));
         n += 1;
         let det = match engine.decide("bill", &case, &opts) {
             Ok(d) => d,
@@ -90,25 +76,14 @@ fn main() -> ExitCode {
                 continue;
             }
         };
-        let sum = |id: &str| {
-            det.lines
-                .iter()
-                .filter(|l| &**l.id() == id)
-                .map(|l| l.amount)
-                .sum::<Decimal>()
-        };
-        let want = |i: usize| Decimal::from_str(e.get(i).unwrap_or("x")).unwrap_or(Decimal::MIN);
-        let got = [
-            sum("water.base"),
-            sum("water.volume"),
-            sum("sewer.volume"),
-            det.total.unwrap_or_default(),
-        ];
-        let exp = [want(1), want(2), want(3), want(4)];
+        let (got, exp) = bench_data::compare(&det, &e);
         if got != exp {
             bad += 1;
             if bad < 10 {
-                eprintln!("row {n} (account {}): got {got:?}, expected {exp:?}", f(0));
+                eprintln!(
+                    "row {n} (account {}): got {got:?}, expected {exp:?}",
+                    a.get(0).unwrap_or_default()
+                );
             }
         }
         grand += got[3];

@@ -185,3 +185,118 @@ fn csv_output_has_a_row_per_account_with_each_line_and_the_error() {
     assert!(bad[12].starts_with("ratebook::"), "{:?}", bad);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[path = "../benches/bench_data.rs"]
+mod bench_data;
+
+const SAMPLE_ACCOUNTS: &str = "tests/data/bench-sample/accounts.csv";
+const SAMPLE_EXPECTED: &str = "tests/data/bench-sample/expected.csv";
+
+/// The first 2,000 bills of the shared one-million-bill benchmark (505 of
+/// them across a July 1), every line to the cent, with the overlay pack of
+/// the benchmark's figures; `examples/differential.rs` runs the million.
+#[test]
+fn the_benchmark_sample_is_reproduced_to_the_cent() {
+    let engine =
+        ratebook::Engine::new(ratebook::Pack::load(&ratebook::pack::FolderLoader, "benches/overlay").unwrap()).unwrap();
+    let mut accounts = csv::Reader::from_path(SAMPLE_ACCOUNTS).unwrap();
+    let mut expected = csv::Reader::from_path(SAMPLE_EXPECTED).unwrap();
+    let options = ratebook::Options {
+        as_of: None,
+        trace: false,
+    };
+    let mut n = 0;
+    for (a, e) in accounts.records().zip(expected.records()) {
+        let (a, e) = (a.unwrap(), e.unwrap());
+        assert_eq!(a.get(0), e.get(0));
+        let det = engine.decide("bill", &bench_data::case(&a, "row"), &options).unwrap();
+        let (got, want) = bench_data::compare(&det, &e);
+        assert_eq!(got, want, "account {}", a.get(0).unwrap());
+        n += 1;
+    }
+    assert_eq!(n, 2000);
+}
+
+/// The same sample through `ratebook batch --format csv`, end to end.
+#[test]
+fn batch_csv_reproduces_the_benchmark_sample() {
+    let dir = std::env::temp_dir().join(format!("ratebook-batch-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("accounts.csv");
+    let mut w = csv::Writer::from_path(&input).unwrap();
+    w.write_record([
+        "id",
+        "account.class",
+        "account.billing_frequency",
+        "account.services",
+        "period.from",
+        "period.to",
+        "usage_ccf",
+        "winter_average_ccf",
+    ])
+    .unwrap();
+    for a in csv::Reader::from_path(SAMPLE_ACCOUNTS).unwrap().records() {
+        let a = a.unwrap();
+        let class = if &a[6] == "1" { "residential" } else { "commercial" };
+        let services = if &a[7] == "1" {
+            r#"["water","sewer"]"#
+        } else {
+            r#"["water"]"#
+        };
+        w.write_record([&a[0], class, &a[3], services, &a[1], &a[2], &a[4], &a[5]])
+            .unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    let out = Command::new(env!("CARGO_BIN_EXE_ratebook"))
+        .args([
+            "batch",
+            "--decision",
+            "bill",
+            "--pack",
+            "benches/overlay",
+            "--format",
+            "csv",
+            "--accounts",
+        ])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut results = csv::Reader::from_reader(&out.stdout[..]);
+    assert_eq!(
+        results.headers().unwrap(),
+        vec![
+            "row",
+            "id",
+            "outcome",
+            "water.volume",
+            "water.base",
+            "sewer.volume",
+            "total",
+            "error"
+        ]
+    );
+    let mut expected = csv::Reader::from_path(SAMPLE_EXPECTED).unwrap();
+    let money = |s: &str| {
+        if s.is_empty() {
+            "0.00".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let mut n = 0;
+    for (r, e) in results.records().zip(expected.records()) {
+        let (r, e) = (r.unwrap(), e.unwrap());
+        assert_eq!(&r[1], &e[0]);
+        assert_eq!(
+            [money(&r[4]), money(&r[3]), money(&r[5]), r[6].to_string()],
+            [&e[1], &e[2], &e[3], &e[4]],
+            "account {}",
+            &e[0]
+        );
+        n += 1;
+    }
+    assert_eq!(n, 2000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
