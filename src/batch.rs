@@ -89,6 +89,8 @@ enum Inner<R: BufRead> {
         reader: csv::Reader<R>,
         headers: Vec<String>,
         row: usize,
+        /// With a column map (`Rows::with_columns`), how to read a record.
+        plan: Option<ColumnPlan>,
     },
     Done,
 }
@@ -125,6 +127,7 @@ impl<R: BufRead> Rows<R> {
                     reader: csv,
                     headers,
                     row: 1,
+                    plan: None,
                 }
             }
         };
@@ -132,6 +135,23 @@ impl<R: BufRead> Rows<R> {
             name: name.to_string(),
             inner,
         })
+    }
+}
+
+impl<R: BufRead> Rows<R> {
+    /// Reads the CSV's records through a column map.
+    pub fn with_columns(mut self, columns: &Columns) -> std::result::Result<Rows<R>, Error> {
+        match &mut self.inner {
+            Inner::Csv { headers, plan, .. } => *plan = Some(columns.plan(&self.name, headers)?),
+            Inner::Lines { .. } => {
+                return Err(Error::input(
+                    "ratebook::batch::bad_columns",
+                    format!("{}: a column map reads CSV; this is JSON Lines", self.name),
+                ));
+            }
+            Inner::Done => {}
+        }
+        Ok(self)
     }
 }
 
@@ -179,7 +199,12 @@ impl<R: BufRead> Iterator for Rows<R> {
                 let case_name = format!("{name} row {row}");
                 return Some((row, None, Case::parse(&case_name, text).map_err(Box::new)));
             },
-            Inner::Csv { reader, headers, row } => {
+            Inner::Csv {
+                reader,
+                headers,
+                row,
+                plan,
+            } => {
                 let mut rec = csv::ByteRecord::new();
                 *row += 1;
                 let at = *row;
@@ -197,17 +222,164 @@ impl<R: BufRead> Iterator for Rows<R> {
                             format!("{} fields, the header has {}", rec.len(), headers.len()),
                         )),
                     )),
-                    Ok(true) => Some((
-                        at,
-                        row_id(headers, &rec),
-                        csv_case(&format!("{name} row {at}"), headers, &rec)
-                            .map_err(|m| bad(at, "ratebook::batch::bad_row", m)),
-                    )),
+                    Ok(true) => {
+                        let case_name = format!("{name} row {at}");
+                        let (id, case) = match plan {
+                            Some(plan) => mapped_case(&case_name, headers, plan, &rec),
+                            None => (row_id(headers, &rec), csv_case(&case_name, headers, &rec)),
+                        };
+                        Some((at, id, case.map_err(|m| bad(at, "ratebook::batch::bad_row", m))))
+                    }
                     Err(e) => Some((at, None, Err(bad(at, "ratebook::batch::bad_row", e.to_string())))),
                 }
             }
         }
     }
+}
+
+/// How the columns of a CSV that is not laid out as cases (a billing
+/// system's extract, the benchmark's file) become case fields: read from
+/// a YAML map of case path to a column, or to a column and what each of
+/// its values means:
+///
+/// ```yaml
+/// id: account_id                      # names the rows
+/// period.from: bill_start
+/// account.class: { column: is_residential, values: { "1": residential, "0": commercial } }
+/// account.services: { column: has_sewer, values: { "1": [water, sewer], "0": [water] } }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Columns {
+    file: String,
+    fields: Vec<(String, String, Option<indexmap::IndexMap<String, Value>>)>,
+}
+
+/// A column map resolved against a header: case path, column index, values.
+type ColumnPlan = Vec<(String, usize, Option<indexmap::IndexMap<String, Value>>)>;
+
+impl Columns {
+    /// Reads a column map; every problem names the case path.
+    pub fn parse(file: &str, text: &str) -> std::result::Result<Columns, Error> {
+        let raw: indexmap::IndexMap<String, Value> = crate::yaml::parse(
+            file,
+            text,
+            "ratebook::batch::bad_columns",
+            crate::error::ErrorKind::Input,
+        )?;
+        let bad = |path: &str, m: &str| {
+            Error::input("ratebook::batch::bad_columns", format!("{file}: `{path}`: {m}"))
+                .at(Location::field(file, path))
+        };
+        let mut fields = Vec::new();
+        for (path, spec) in raw {
+            let (column, values) = match spec {
+                Value::String(column) => (column, None),
+                Value::Object(mut m) => {
+                    if let Some(other) = m.keys().find(|k| *k != "column" && *k != "values") {
+                        return Err(bad(
+                            &path,
+                            &format!("unknown key `{other}` (a column map gives `column` and `values`)"),
+                        ));
+                    }
+                    let Some(Value::String(column)) = m.remove("column") else {
+                        return Err(bad(&path, "`column` must name a column"));
+                    };
+                    let Some(Value::Object(values)) = m.remove("values") else {
+                        return Err(bad(&path, "`values` must map each cell text to the value it means"));
+                    };
+                    (column, Some(values.into_iter().collect()))
+                }
+                _ => {
+                    return Err(bad(
+                        &path,
+                        "give a column name, or `{ column: NAME, values: { CELL: VALUE } }`",
+                    ));
+                }
+            };
+            fields.push((path, column, values));
+        }
+        Ok(Columns {
+            file: file.to_string(),
+            fields,
+        })
+    }
+
+    fn plan(&self, csv: &str, headers: &[String]) -> std::result::Result<ColumnPlan, Error> {
+        self.fields
+            .iter()
+            .map(
+                |(path, column, values)| match headers.iter().position(|h| h == column) {
+                    Some(i) => Ok((path.clone(), i, values.clone())),
+                    None => Err(Error::input(
+                        "ratebook::batch::bad_columns",
+                        format!(
+                            "{}: `{path}` reads the column `{column}`, which {csv} does not have (its columns: {})",
+                            self.file,
+                            headers.join(", ")
+                        ),
+                    )
+                    .at(Location::field(&self.file, path))),
+                },
+            )
+            .collect()
+    }
+}
+
+/// A cell's value: `[...]` or `{...}` is JSON, `true`/`false` booleans,
+/// anything else text.
+fn cell_value(column: &str, cell: &str) -> std::result::Result<Value, String> {
+    if cell.starts_with('[') || cell.starts_with('{') {
+        serde_json::from_str(cell).map_err(|e| format!("column `{column}`: {e}"))
+    } else if cell == "true" || cell == "false" {
+        Ok(Value::Bool(cell == "true"))
+    } else {
+        Ok(Value::String(cell.to_string()))
+    }
+}
+
+/// A case from a CSV record through a column map; its `id` names the row.
+fn mapped_case(
+    name: &str,
+    headers: &[String],
+    plan: &ColumnPlan,
+    rec: &csv::ByteRecord,
+) -> (Option<String>, std::result::Result<Case, String>) {
+    let mut root = Value::Object(Default::default());
+    let mut id = None;
+    for (path, i, values) in plan {
+        let column = headers.get(*i).map_or("", String::as_str);
+        let Some(cell) = rec.get(*i) else { continue };
+        let Ok(cell) = std::str::from_utf8(cell) else {
+            return (id, Err(format!("column `{column}` is not UTF-8 text")));
+        };
+        let cell = cell.trim();
+        if path == "id" {
+            id = (!cell.is_empty()).then(|| cell.to_string());
+            continue;
+        }
+        let value = match values {
+            Some(values) => match values.get(cell) {
+                Some(v) => v.clone(),
+                None => {
+                    let known: Vec<String> = values.keys().map(|k| format!("`{k}`")).collect();
+                    return (
+                        id,
+                        Err(format!(
+                            "column `{column}` holds `{cell}`, which the column map does not give a value for `{path}` (it knows {})",
+                            known.join(", ")
+                        )),
+                    );
+                }
+            },
+            None if cell.is_empty() => continue,
+            None => match cell_value(column, cell) {
+                Ok(v) => v,
+                Err(e) => return (id, Err(e)),
+            },
+        };
+        crate::review::put(&mut root, path, value);
+    }
+    (id, Ok(Case::from_value(name, root)))
 }
 
 /// The `id` column of a record, if there is one.
@@ -228,14 +400,7 @@ fn csv_case(name: &str, headers: &[String], rec: &csv::ByteRecord) -> std::resul
         if cell.is_empty() || h == "id" {
             continue;
         }
-        let value = if cell.starts_with('[') || cell.starts_with('{') {
-            serde_json::from_str(cell).map_err(|e| format!("column `{h}`: {e}"))?
-        } else if cell == "true" || cell == "false" {
-            Value::Bool(cell == "true")
-        } else {
-            Value::String(cell.to_string())
-        };
-        crate::review::put(&mut root, h, value);
+        crate::review::put(&mut root, h, cell_value(h, cell)?);
     }
     Ok(Case::from_value(name, root))
 }

@@ -50,6 +50,10 @@ enum Command {
         /// The cases: CSV (dotted case paths as headers) or JSON Lines (one case per line).
         #[arg(long)]
         accounts: String,
+        /// How the CSV's own columns become case fields (YAML: case path ->
+        /// column, or `{ column, values }`); see `benches/bench-columns.yaml`.
+        #[arg(long, value_name = "FILE")]
+        columns: Option<String>,
         #[arg(long)]
         decision: String,
         /// Where to write the JSON Lines (default: stdout).
@@ -93,6 +97,9 @@ enum Command {
         /// The accounts: CSV or JSON Lines, as `batch` reads them.
         #[arg(long)]
         accounts: String,
+        /// How the CSV's own columns become case fields, as for `batch`.
+        #[arg(long, value_name = "FILE")]
+        columns: Option<String>,
         #[arg(long, default_value = "bill")]
         decision: String,
         #[arg(long, value_parser = date_arg)]
@@ -308,10 +315,24 @@ fn print_or_report(result: Result<String, Error>, json: bool) -> ExitCode {
 }
 
 /// The rows of a CSV or JSON Lines file of cases, streamed.
-fn open_rows(path: &str) -> Result<ratebook::batch::Rows<std::io::BufReader<std::fs::File>>, Error> {
+fn open_rows(
+    path: &str,
+    columns: Option<&str>,
+) -> Result<ratebook::batch::Rows<std::io::BufReader<std::fs::File>>, Error> {
+    let read = |p: &str| {
+        std::fs::read(p)
+            .map_err(|e| Error::input("ratebook::io", format!("cannot read {p}: {e}")).at(Location::file(p)))
+    };
     let file = std::fs::File::open(path)
         .map_err(|e| Error::input("ratebook::io", format!("cannot read {path}: {e}")).at(Location::file(path)))?;
-    ratebook::batch::Rows::new(path, std::io::BufReader::with_capacity(1 << 16, file))
+    let rows = ratebook::batch::Rows::new(path, std::io::BufReader::with_capacity(1 << 16, file))?;
+    match columns {
+        None => Ok(rows),
+        Some(c) => {
+            let text = String::from_utf8_lossy(&read(c)?).into_owned();
+            rows.with_columns(&ratebook::batch::Columns::parse(c, &text)?)
+        }
+    }
 }
 
 /// Writes results to stdout; a reader that has gone away (`| head`) is not
@@ -413,6 +434,7 @@ fn main() -> ExitCode {
         }
         Command::Batch {
             accounts,
+            columns,
             decision,
             out: out_path,
             eval,
@@ -426,12 +448,9 @@ fn main() -> ExitCode {
                     "csv" => Some(ratebook::batch::csv_columns(&engine, &decision)?),
                     _ => None,
                 };
-                if !engine.decision_names().any(|d| d == decision) {
-                    // The first row would say so; say it once, up front.
-                    let probe = ratebook::Case::from_value("-", serde_json::json!({}));
-                    engine.decide(&decision, &probe, &ratebook::Options::default())?;
-                }
-                let rows = open_rows(&accounts)?;
+                // The first row would say so; say it once, up front.
+                engine.check_decision_name(&decision)?;
+                let rows = open_rows(&accounts, columns.as_deref())?;
                 let io_err = |e: std::io::Error| Error::input("ratebook::io", format!("cannot write the output: {e}"));
                 let mut sink: Box<dyn std::io::Write + Send> = match &out_path {
                     Some(p) => Box::new(std::io::BufWriter::with_capacity(
@@ -567,6 +586,7 @@ fn main() -> ExitCode {
             base,
             proposed,
             accounts,
+            columns,
             decision,
             as_of,
             report: html,
@@ -576,7 +596,7 @@ fn main() -> ExitCode {
             let run = || -> Result<String, Error> {
                 let base = ratebook::Engine::new(load_pack(base.as_deref())?)?;
                 let proposed = ratebook::Engine::new(load_pack(Some(&proposed))?)?;
-                let rows = open_rows(&accounts)?;
+                let rows = open_rows(&accounts, columns.as_deref())?;
                 let impact = ratebook::impact::run(&base, &proposed, &decision, as_of, rows);
                 if let Some(p) = &html {
                     std::fs::write(p, impact.html()).map_err(|e| {

@@ -217,37 +217,10 @@ fn the_benchmark_sample_is_reproduced_to_the_cent() {
     assert_eq!(n, 2000);
 }
 
-/// The same sample through `ratebook batch --format csv`, end to end.
+/// The same sample through `ratebook batch --format csv`, end to end,
+/// reading the benchmark's own columns through `benches/bench-columns.yaml`.
 #[test]
 fn batch_csv_reproduces_the_benchmark_sample() {
-    let dir = std::env::temp_dir().join(format!("ratebook-batch-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let input = dir.join("accounts.csv");
-    let mut w = csv::Writer::from_path(&input).unwrap();
-    w.write_record([
-        "id",
-        "account.class",
-        "account.billing_frequency",
-        "account.services",
-        "period.from",
-        "period.to",
-        "usage_ccf",
-        "winter_average_ccf",
-    ])
-    .unwrap();
-    for a in csv::Reader::from_path(SAMPLE_ACCOUNTS).unwrap().records() {
-        let a = a.unwrap();
-        let class = if &a[6] == "1" { "residential" } else { "commercial" };
-        let services = if &a[7] == "1" {
-            r#"["water","sewer"]"#
-        } else {
-            r#"["water"]"#
-        };
-        w.write_record([&a[0], class, &a[3], services, &a[1], &a[2], &a[4], &a[5]])
-            .unwrap();
-    }
-    w.flush().unwrap();
-    drop(w);
     let out = Command::new(env!("CARGO_BIN_EXE_ratebook"))
         .args([
             "batch",
@@ -257,9 +230,8 @@ fn batch_csv_reproduces_the_benchmark_sample() {
             "benches/overlay",
             "--format",
             "csv",
-            "--accounts",
         ])
-        .arg(&input)
+        .args(["--columns", "benches/bench-columns.yaml", "--accounts", SAMPLE_ACCOUNTS])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
@@ -298,5 +270,50 @@ fn batch_csv_reproduces_the_benchmark_sample() {
         n += 1;
     }
     assert_eq!(n, 2000);
+}
+
+#[test]
+fn a_column_map_names_what_it_cannot_read() {
+    let dir = std::env::temp_dir().join(format!("ratebook-batch-columns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let map = dir.join("columns.yaml");
+    let run = |map_text: &str| {
+        std::fs::write(&map, map_text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_ratebook"))
+            .args(["batch", "--decision", "bill", "--pack", "benches/overlay", "--columns"])
+            .arg(&map)
+            .args(["--accounts", SAMPLE_ACCOUNTS])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let good = std::fs::read_to_string("benches/bench-columns.yaml").unwrap();
+
+    let (code, _, err) = run(&good.replace("usage_ccf: usage_ccf", "usage_ccf: usage"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("`usage_ccf` reads the column `usage`, which"), "{err}");
+
+    let (code, _, err) = run(&good.replace("{ column: has_sewer,", "{ colum: has_sewer,"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown key `colum`"), "{err}");
+
+    // A cell the map has no value for is that row's error; the rest go on.
+    let (code, out, _) = run(&good.replace(r#""0": commercial"#, r#""9": commercial"#));
+    assert_eq!(code, Some(2), "some rows were bad");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2000, "every row is in the output");
+    let bad: Vec<&&str> = lines.iter().filter(|l| l.contains("\"error\"")).collect();
+    assert!(!bad.is_empty());
+    assert!(
+        bad[0].contains(
+            "column `is_residential` holds `0`, which the column map does not give a value for `account.class`"
+        ),
+        "{}",
+        bad[0]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
