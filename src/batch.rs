@@ -251,11 +251,15 @@ impl<R: BufRead> Iterator for Rows<R> {
 #[derive(Debug, Clone)]
 pub struct Columns {
     file: String,
-    fields: Vec<(String, String, Option<indexmap::IndexMap<String, Value>>)>,
+    /// Case path, column, and what each cell text means (if coded).
+    fields: Vec<(String, String, Option<CellValues>)>,
 }
 
+/// What each cell text of a coded column means.
+type CellValues = indexmap::IndexMap<String, Value>;
+
 /// A column map resolved against a header: case path, column index, values.
-type ColumnPlan = Vec<(String, usize, Option<indexmap::IndexMap<String, Value>>)>;
+type ColumnPlan = Vec<(String, usize, Option<CellValues>)>;
 
 impl Columns {
     /// Reads a column map; every problem names the case path.
