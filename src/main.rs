@@ -442,7 +442,7 @@ fn main() -> ExitCode {
             format,
             threads,
         } => {
-            let run = || -> Result<ratebook::batch::Summary, Error> {
+            let run = || -> Result<Option<ratebook::batch::Summary>, Error> {
                 let engine = eval.engine()?;
                 let csv_lines = match format.as_str() {
                     "csv" => Some(ratebook::batch::csv_columns(&engine, &decision)?),
@@ -489,8 +489,12 @@ fn main() -> ExitCode {
                         .map_err(|e| Error::input("ratebook::batch::threads", e.to_string()))?
                         .install(work),
                     None => work(),
-                }
-                .map_err(io_err)?;
+                };
+                let summary = match summary {
+                    // The reader has gone away (`| head`): not an error worth a message.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(None),
+                    other => other.map_err(io_err)?,
+                };
                 bar.finish_and_clear();
                 eprintln!(
                     "{} rows: {} decided, {} errors, in {:.2} s",
@@ -499,11 +503,12 @@ fn main() -> ExitCode {
                     summary.errors,
                     start.elapsed().as_secs_f64()
                 );
-                Ok(summary)
+                Ok(Some(summary))
             };
             match run() {
-                Ok(s) if s.errors == 0 => ExitCode::SUCCESS,
-                Ok(_) => ExitCode::from(2),
+                Ok(None) => ExitCode::SUCCESS,
+                Ok(Some(s)) if s.errors == 0 => ExitCode::SUCCESS,
+                Ok(Some(_)) => ExitCode::from(2),
                 Err(e) => report(&e, false),
             }
         }

@@ -317,3 +317,33 @@ fn a_column_map_names_what_it_cannot_read() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `ratebook batch ... | head`: the reader going away ends the run quietly.
+#[test]
+fn a_reader_that_goes_away_is_not_an_error() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ratebook"))
+        .args([
+            "batch",
+            "--decision",
+            "bill",
+            "--pack",
+            "benches/overlay",
+            "--format",
+            "csv",
+        ])
+        .args(["--columns", "benches/bench-columns.yaml", "--accounts", SAMPLE_ACCOUNTS])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("row,id,outcome"));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}
