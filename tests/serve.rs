@@ -154,6 +154,18 @@ async fn a_bill_is_the_cli_determination_and_is_logged_before_it_is_answered() {
     assert_eq!(lean["lines"], served["lines"]);
     assert_eq!(lean["trace"], json!([]));
     assert_eq!(s.entries()[1]["seq"], id + 1);
+
+    // As known on a date: the same bill here, saying so; asked twice, the
+    // second from the server's cache of such engines.
+    for _ in 0..2 {
+        let (status, known) = s
+            .json("POST", "/v1/packs/portland/decisions/bill?known_at=2024-01-01", BILL)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(known["known_at"], "2024-01-01");
+        assert_eq!(known["lines"], served["lines"]);
+    }
+    assert_eq!(s.entries()[3]["known_at"], "2024-01-01");
 }
 
 #[tokio::test]

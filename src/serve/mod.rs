@@ -75,7 +75,13 @@ pub struct Config {
 /// The packs served, by id, each with its engine.
 pub struct Served {
     pub engines: IndexMap<String, Arc<Engine>>,
+    /// Engines with the figures as known on a date (`known_at`), built on
+    /// first use; dropped with these packs on reload.
+    known_at: std::sync::Mutex<std::collections::HashMap<(String, chrono::NaiveDate), Arc<Engine>>>,
 }
+
+/// Most `known_at` engines kept (a new one past this empties the cache).
+const MAX_KNOWN_AT: usize = 64;
 
 impl Served {
     /// Loads every source; fails (serving nothing new) if any fails or two
@@ -96,7 +102,44 @@ impl Served {
             }
             engines.insert(id, Arc::new(Engine::new(pack)?));
         }
-        Ok(Served { engines })
+        Ok(Served {
+            engines,
+            known_at: Default::default(),
+        })
+    }
+
+    /// The engine of `pack`, or the error naming the packs there are; with
+    /// `known_at`, the engine with the figures as known on that date.
+    pub fn engine(&self, pack: &str, known_at: Option<chrono::NaiveDate>) -> Result<Arc<Engine>> {
+        let engine = self.engines.get(pack).ok_or_else(|| {
+            Error::input(
+                "ratebook::serve::unknown_pack",
+                format!(
+                    "there is no pack `{pack}` here; the packs served are {}",
+                    self.engines
+                        .keys()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        let Some(date) = known_at else {
+            return Ok(engine.clone());
+        };
+        let key = (pack.to_string(), date);
+        let cached = self.known_at.lock().ok().and_then(|c| c.get(&key).cloned());
+        if let Some(e) = cached {
+            return Ok(e);
+        }
+        let built = Arc::new(Engine::known_at(engine.pack().clone(), &[], date)?);
+        if let Ok(mut cache) = self.known_at.lock() {
+            if cache.len() >= MAX_KNOWN_AT {
+                cache.clear();
+            }
+            cache.insert(key, built.clone());
+        }
+        Ok(built)
     }
 }
 

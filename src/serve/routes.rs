@@ -5,7 +5,7 @@ use super::schema::{
     BatchResponse, BatchResult, BatchSummary, Case, DecideQuery, DecisionInfo, ErrorEnvelope, ExplainFormat,
     ExplainQuery, Health, PackInfo, PackRef, ParamsQuery, RateSheet, Reloaded, TestQuery, TestReport, TestResult,
 };
-use super::{Principal, Served, State};
+use super::{Principal, State};
 use crate::case::Case as CaseFacts;
 use crate::determination::Determination;
 use crate::engine::{Engine, Options};
@@ -369,28 +369,6 @@ impl State {
         self.audit.append(json)
     }
 
-    /// The engine for a pack, as known on `known_at` if asked.
-    fn engine(served: &Served, pack: &str, known_at: Option<NaiveDate>) -> Result<Arc<Engine>> {
-        let engine = served.engines.get(pack).ok_or_else(|| {
-            Error::input(
-                "ratebook::serve::unknown_pack",
-                format!(
-                    "there is no pack `{pack}` here; the packs served are {}",
-                    served
-                        .engines
-                        .keys()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?;
-        match known_at {
-            None => Ok(engine.clone()),
-            Some(date) => Ok(Arc::new(Engine::known_at(engine.pack().clone(), &[], date)?)),
-        }
-    }
-
     /// Decides one case within the time limit.
     fn decide_one(
         &self,
@@ -467,7 +445,7 @@ fn decide_request(
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Error::input("ratebook::case::not_utf8", "the case is not UTF-8 text"))?;
     let served = state.served();
-    let engine = State::engine(&served, asked.pack, asked.known_at)?;
+    let engine = served.engine(asked.pack, asked.known_at)?;
     let case = CaseFacts::parse("the case", text)?;
     state.decide_one(&engine, asked, &case, trace)
 }
@@ -590,7 +568,10 @@ async fn explain(
         ExplainFormat::Letter => (Format::Letter, "text/plain; charset=utf-8"),
     };
     let rendered = match &outcome {
-        Ok(det) => State::engine(&state.served(), &pack, None).map(|engine| render(det, engine.pack(), format)),
+        Ok(det) => state
+            .served()
+            .engine(&pack, None)
+            .map(|engine| render(det, engine.pack(), format)),
         Err(e) => Err(e.clone()),
     };
     let logged_json = outcome.and_then(|mut det| {
@@ -690,7 +671,7 @@ async fn decide_batch(
             )
             .with_help("send the cases in several requests"));
         }
-        let engine = State::engine(&state.served(), &pack, q.known_at)?;
+        let engine = state.served().engine(&pack, q.known_at)?;
         engine.check_decision_name(&decision)?;
         Ok((pack, decision, q, cases, engine))
     })();
@@ -816,7 +797,7 @@ fn pack_and_query<Q: Default>(
 ) -> Result<(Arc<Engine>, Q)> {
     let name = path(name)?;
     let q = query(q)?;
-    Ok((State::engine(&state.served(), &name, None)?, q))
+    Ok((state.served().engine(&name, None)?, q))
 }
 
 fn pack_ref(engine: &Engine) -> PackRef {
@@ -871,7 +852,7 @@ async fn list_packs(state: Shared) -> Response {
 async fn pack_info_handler(state: Shared, name: std::result::Result<Path<String>, PathRejection>) -> Response {
     respond(
         path(name)
-            .and_then(|name| State::engine(&state.served(), &name, None))
+            .and_then(|name| state.served().engine(&name, None))
             .map(|e| pack_info(&e)),
     )
 }
