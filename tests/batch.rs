@@ -217,11 +217,11 @@ fn the_benchmark_sample_is_reproduced_to_the_cent() {
     assert_eq!(n, 2000);
 }
 
-/// The same sample through `ratebook batch --format csv`, end to end,
-/// reading the benchmark's own columns through `benches/bench-columns.yaml`.
-#[test]
-fn batch_csv_reproduces_the_benchmark_sample() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ratebook"))
+/// `ratebook batch --format csv` over the benchmark sample, read through
+/// `benches/bench-columns.yaml`.
+fn bench_sample_batch() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ratebook"));
+    command
         .args([
             "batch",
             "--decision",
@@ -231,9 +231,15 @@ fn batch_csv_reproduces_the_benchmark_sample() {
             "--format",
             "csv",
         ])
-        .args(["--columns", "benches/bench-columns.yaml", "--accounts", SAMPLE_ACCOUNTS])
-        .output()
-        .unwrap();
+        .args(["--columns", "benches/bench-columns.yaml", "--accounts", SAMPLE_ACCOUNTS]);
+    command
+}
+
+/// The same sample through `ratebook batch --format csv`, end to end,
+/// reading the benchmark's own columns through `benches/bench-columns.yaml`.
+#[test]
+fn batch_csv_reproduces_the_benchmark_sample() {
+    let out = bench_sample_batch().output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let mut results = csv::Reader::from_reader(&out.stdout[..]);
     assert_eq!(
@@ -322,17 +328,7 @@ fn a_column_map_names_what_it_cannot_read() {
 #[test]
 fn a_reader_that_goes_away_is_not_an_error() {
     use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ratebook"))
-        .args([
-            "batch",
-            "--decision",
-            "bill",
-            "--pack",
-            "benches/overlay",
-            "--format",
-            "csv",
-        ])
-        .args(["--columns", "benches/bench-columns.yaml", "--accounts", SAMPLE_ACCOUNTS])
+    let mut child = bench_sample_batch()
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

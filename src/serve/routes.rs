@@ -492,27 +492,69 @@ async fn decide(
         as_of: q.as_of,
         known_at: q.known_at,
     };
+    let shape = Shape::Json {
+        trace: q.trace.unwrap_or(true),
+    };
     let bytes = body(bytes, state.limits.max_body);
-    let outcome = decide_request(&state, &asked, &bytes, q.trace.unwrap_or(true));
-    let outcome = outcome.and_then(DeterminationJson::of);
-    let caller = Caller::of(principal, remote);
-    let rx = state.log(
-        &caller,
-        &asked,
-        None,
-        outcome.as_ref().map(DeterminationJson::logged),
-        body_bytes(&bytes),
-    );
-    answer(logged(rx).await, outcome.map(|j| j.served))
+    decision_response(&state, &asked, &bytes, shape, &Caller::of(principal, remote)).await
 }
 
-/// The response once the log entry is durable: the body with its
+/// How a decision is answered: its JSON, or an explanation of it.
+#[derive(Clone, Copy)]
+enum Shape {
+    Json { trace: bool },
+    Explained(ExplainFormat),
+}
+
+/// Decides a request's case, logs the outcome and answers once the log
+/// entry is durable: the determination (or its explanation) with its
 /// decision id, or the error.
-fn answer(seq: Result<u64>, body: Result<Vec<u8>>) -> Response {
-    match (seq, body) {
-        (Ok(seq), Ok(body)) => with_decision_id(json_response(StatusCode::OK, body), seq),
-        (Ok(seq), Err(e)) => with_decision_id(error_response(&e), seq),
+async fn decision_response(
+    state: &State,
+    asked: &Asked<'_>,
+    bytes: &Result<Bytes>,
+    shape: Shape,
+    caller: &Caller,
+) -> Response {
+    let trace = match shape {
+        Shape::Json { trace } => trace,
+        Shape::Explained(_) => true,
+    };
+    let prepared = decide_request(state, asked, bytes, trace).and_then(|mut det| {
+        let explained = match shape {
+            Shape::Json { .. } => None,
+            Shape::Explained(format) => {
+                let (format, content_type) = match format {
+                    ExplainFormat::Text => (Format::Text, "text/plain; charset=utf-8"),
+                    ExplainFormat::Markdown => (Format::Markdown, "text/markdown; charset=utf-8"),
+                    ExplainFormat::Letter => (Format::Letter, "text/plain; charset=utf-8"),
+                };
+                let engine = state.served().engine(asked.pack, None)?;
+                let text = render(&det, engine.pack(), format);
+                // The log keeps the determination less its trace.
+                det.trace = Vec::new();
+                Some((text, content_type))
+            }
+        };
+        Ok((DeterminationJson::of(det)?, explained))
+    });
+    let rx = state.log(
+        caller,
+        asked,
+        None,
+        prepared.as_ref().map(|(json, _)| json.logged()),
+        body_bytes(bytes),
+    );
+    match (logged(rx).await, prepared) {
         (Err(e), _) => error_response(&e),
+        (Ok(seq), Err(e)) => with_decision_id(error_response(&e), seq),
+        (Ok(seq), Ok((json, None))) => with_decision_id(json_response(StatusCode::OK, json.served), seq),
+        (Ok(seq), Ok((_, Some((text, content_type))))) => {
+            let mut r = with_decision_id((StatusCode::OK, text).into_response(), seq);
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            r
+        }
     }
 }
 
@@ -560,43 +602,9 @@ async fn explain(
         as_of: q.as_of,
         known_at: q.known_at,
     };
+    let shape = Shape::Explained(q.format.unwrap_or_default());
     let bytes = body(bytes, state.limits.max_body);
-    let outcome = decide_request(&state, &asked, &bytes, true);
-    let (format, content_type) = match q.format.unwrap_or_default() {
-        ExplainFormat::Text => (Format::Text, "text/plain; charset=utf-8"),
-        ExplainFormat::Markdown => (Format::Markdown, "text/markdown; charset=utf-8"),
-        ExplainFormat::Letter => (Format::Letter, "text/plain; charset=utf-8"),
-    };
-    let rendered = match &outcome {
-        Ok(det) => state
-            .served()
-            .engine(&pack, None)
-            .map(|engine| render(det, engine.pack(), format)),
-        Err(e) => Err(e.clone()),
-    };
-    let logged_json = outcome.and_then(|mut det| {
-        det.trace = Vec::new();
-        serde_json::to_vec(&det).map_err(|e| Error::pack("ratebook::serve::json", e.to_string()))
-    });
-    let caller = Caller::of(principal, remote);
-    let seq = logged(state.log(
-        &caller,
-        &asked,
-        None,
-        logged_json.as_ref().map(|j| &j[..]),
-        body_bytes(&bytes),
-    ))
-    .await;
-    match (seq, rendered) {
-        (Ok(seq), Ok(text)) => {
-            let mut r = with_decision_id((StatusCode::OK, text).into_response(), seq);
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-            r
-        }
-        (seq, Err(e)) => answer(seq, Err(e)),
-        (Err(e), _) => error_response(&e),
-    }
+    decision_response(&state, &asked, &bytes, shape, &Caller::of(principal, remote)).await
 }
 
 #[utoipa::path(
