@@ -263,6 +263,30 @@ async fn bad_input_gets_the_error_envelope_and_the_right_status() {
     let logged: Vec<u64> = s.entries().iter().map(|e| e["status"].as_u64().unwrap()).collect();
     assert_eq!(logged, [400, 400, 404, 404, 422, 422, 400]);
     assert_eq!(s.entries()[0]["case"], "{\"account\": ");
+
+    // A body that is not text, and no body at all: 400 with a code, logged.
+    for (body, code) in [
+        (vec![0xff, 0xfe, b'{'], "ratebook::case::not_utf8"),
+        (Vec::new(), "ratebook::case::not_a_map"),
+    ] {
+        let response = s
+            .app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .method("POST")
+                    .uri("/v1/packs/portland/decisions/bill")
+                    .body(Body::from(body))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["error"]["code"], code, "{v}");
+    }
+    assert_eq!(s.entries().len(), 9);
 }
 
 #[tokio::test]
