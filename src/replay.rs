@@ -172,16 +172,21 @@ pub fn replay(pack: Pack, rec: &Recorded) -> Result<Replay> {
             trace: true,
         },
     )?;
-    let det = match rec.layout {
-        Layout::Pretty => det,
-        Layout::Logged => Determination {
-            trace: Vec::new(),
-            ..det
-        },
-    };
-    let replayed = match rec.layout {
-        Layout::Pretty => det.to_json_string(),
-        Layout::Logged => serde_json::to_string(&det).unwrap_or_default(),
+    // Made again the way it was written: a log entry is compact and has
+    // no trace.
+    let (det, replayed) = match rec.layout {
+        Layout::Pretty => {
+            let text = det.to_json_string();
+            (det, text)
+        }
+        Layout::Logged => {
+            let det = Determination {
+                trace: Vec::new(),
+                ..det
+            };
+            let text = serde_json::to_string(&det).unwrap_or_default();
+            (det, text)
+        }
     };
     let now = PackRef {
         id: det.pack.id.clone(),
