@@ -411,6 +411,10 @@ impl Schema {
         }
     }
 
+    pub fn is_number(&self, id: FieldId) -> bool {
+        matches!(self.fields.get(id.0).map(|f| &f.kind), Some(Kind::Number { .. }))
+    }
+
     pub fn is_set(&self, id: FieldId) -> bool {
         matches!(self.fields.get(id.0).map(|f| &f.kind), Some(Kind::Set(_)))
     }

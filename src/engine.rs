@@ -56,6 +56,8 @@ pub enum AsOf {
 
 enum Compiled {
     Declarative(Arc<Declarative>),
+    /// Named formulas over inputs and parameters (an imported rate file).
+    Formulas(Arc<crate::formulas::Formulas>),
     /// A rhai script; with a definition, its case is checked against the
     /// inputs and the script gets typed facts.
     Script {
@@ -105,6 +107,13 @@ impl Engine {
                         .as_ref()
                         .map(|(f, d)| compile_script_inputs(&pack, f, d))
                         .transpose()?,
+                },
+                DecisionSource {
+                    script: None,
+                    def: Some((file, def)),
+                } if def.formulas.is_some() => match &def.formulas {
+                    Some(raw) => Compiled::Formulas(Arc::new(crate::formulas::compile(&pack, file, def, raw)?)),
+                    None => continue,
                 },
                 DecisionSource {
                     script: None,
@@ -171,7 +180,15 @@ impl Engine {
     pub fn declarative(&self, name: &str) -> Option<&Declarative> {
         match &self.decisions.get(name)?.1 {
             Compiled::Declarative(d) => Some(d),
-            Compiled::Script { .. } => None,
+            Compiled::Script { .. } | Compiled::Formulas(_) => None,
+        }
+    }
+
+    /// The formula form of a decision, if it is one.
+    pub fn formulas(&self, name: &str) -> Option<&crate::formulas::Formulas> {
+        match &self.decisions.get(name)?.1 {
+            Compiled::Formulas(f) => Some(f),
+            Compiled::Script { .. } | Compiled::Declarative(_) => None,
         }
     }
 
@@ -216,6 +233,7 @@ impl Engine {
         }
         let mut det = match compiled {
             Compiled::Declarative(d) => self.decide_declarative(name, d, case, options),
+            Compiled::Formulas(f) => self.decide_formulas(name, f, case, options),
             Compiled::Script { file, ast, schema } => {
                 self.decide_script(name, file, ast, schema.as_ref(), case, options)
             }
@@ -240,6 +258,21 @@ impl Engine {
         }
         let total = rec.total();
         Ok(rec.finish(name, &self.pack.ident, as_of, Some(total), "computed"))
+    }
+
+    fn decide_formulas(
+        &self,
+        name: &Arc<str>,
+        f: &crate::formulas::Formulas,
+        case: &Case,
+        options: &Options,
+    ) -> Result<Determination> {
+        let mut rec = Recorder::new(options.trace);
+        let run = f.run(&self.pack, case, options.as_of, &mut rec)?;
+        if !rec.missing.is_empty() {
+            return Err(missing_error(name, rec.missing));
+        }
+        Ok(rec.finish(name, &self.pack.ident, run.as_of, run.total, "computed"))
     }
 
     fn decide_script(

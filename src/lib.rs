@@ -20,9 +20,11 @@ pub mod determination;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod formulas;
 #[cfg(feature = "batch")]
 pub mod impact;
 pub mod money;
+pub mod owrs;
 pub mod pack;
 pub mod params;
 pub mod render;

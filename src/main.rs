@@ -110,6 +110,20 @@ enum Command {
         #[arg(long, default_value = "markdown", value_parser = ["markdown", "json"])]
         format: String,
     },
+    /// Import a rate structure from another format as a pack.
+    Import {
+        /// The format: `owrs` (Open Water Rate Specification).
+        #[arg(value_parser = ["owrs"])]
+        format: String,
+        /// The file to import.
+        file: String,
+        /// The pack folder to write (created; refused if it holds files, unless --force).
+        #[arg(long)]
+        out: String,
+        /// Replace the files of an existing folder.
+        #[arg(long)]
+        force: bool,
+    },
     /// Validate a pack: every problem at once, each with a code and where
     /// it is (exit 1 when there is an error).
     Check {
@@ -274,6 +288,48 @@ impl EvalArgs {
 
 fn date_arg(s: &str) -> Result<NaiveDate, String> {
     parse_date(s).ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD)"))
+}
+
+/// `ratebook import owrs FILE --out DIR`: writes the pack, prints what was
+/// imported and every diagnostic, and checks the pack loads.
+fn import_owrs(file: &str, dir: &str, force: bool) -> Result<(), Error> {
+    let io = |what: &str, e: std::io::Error| Error::input("ratebook::io", format!("cannot {what}: {e}"));
+    let text = std::fs::read_to_string(file).map_err(|e| io(&format!("read {file}"), e))?;
+    let name = std::path::Path::new(file)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| file.to_string());
+    let imported = ratebook::owrs::import(&name, &text)?;
+    let root = std::path::Path::new(dir);
+    if root.read_dir().is_ok_and(|mut d| d.next().is_some()) && !force {
+        return Err(Error::input(
+            "ratebook::io",
+            format!("{dir} already holds files; choose an empty folder or pass --force"),
+        ));
+    }
+    for (path, content) in &imported.files {
+        let target = root.join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(&format!("create {}", parent.display()), e))?;
+        }
+        std::fs::write(&target, content).map_err(|e| io(&format!("write {}", target.display()), e))?;
+    }
+    let pack = load_pack(Some(dir))?;
+    ratebook::engine::Engine::new(pack)?;
+    eprintln!(
+        "imported {name} into {dir}: {} class(es) ({}){}",
+        imported.classes.len(),
+        imported.classes.join(", "),
+        if imported.skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; left out: {}", imported.skipped.join(", "))
+        }
+    );
+    for d in &imported.diagnostics {
+        eprintln!("  {d}");
+    }
+    Ok(())
 }
 
 fn load_pack(dir: Option<&str>) -> Result<Pack, Error> {
@@ -512,6 +568,15 @@ fn main() -> ExitCode {
                 Err(e) => report(&e, false),
             }
         }
+        Command::Import {
+            format: _,
+            file,
+            out: dir,
+            force,
+        } => match import_owrs(&file, &dir, force) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => report(&e, false),
+        },
         Command::Check { pack, format } => {
             let findings = match &pack {
                 Some(dir) => ratebook::check::check(&FolderLoader, dir),

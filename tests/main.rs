@@ -9,6 +9,7 @@ mod decisions;
 mod engine;
 mod impact;
 mod invariants;
+mod owrs;
 mod packs;
 mod review;
 mod scripts;

@@ -202,6 +202,40 @@ pub struct RawDecision {
     /// Inputs copied into the determination's outputs (an account id).
     #[serde(default)]
     pub echo: Vec<String>,
+    /// A formula decision: named formulas over inputs and parameters.
+    #[serde(default)]
+    pub formulas: Option<RawFormulas>,
+}
+
+/// A formula decision's formulas: one set per value of the `select` input
+/// (a customer class), or one set named `all` when nothing selects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFormulas {
+    #[serde(default)]
+    pub select: Option<String>,
+    /// The formula whose value, rounded per the pack, is the total.
+    #[serde(default)]
+    pub total: Option<String>,
+    /// The date the figures take effect: the default as-of date.
+    #[serde(default)]
+    pub effective: Option<String>,
+    pub sets: IndexMap<String, Vec<RawFormula>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFormula {
+    pub name: String,
+    pub expr: String,
+    /// Shown as a line of the determination, with this label.
+    #[serde(default)]
+    pub line: Option<String>,
+    #[serde(default)]
+    pub cite: Option<String>,
+    /// Where the formula comes from (a file and line).
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,0 +1,1112 @@
+//! Formula decisions: a determination computed from named formulas over the
+//! case's inputs and the pack's parameters, one set of formulas per value
+//! of a selecting input (a customer class). This is how rate structures
+//! written as formulas (imported OWRS files) run natively: no script.
+//!
+//! The language: decimal numbers, `"text"`, names, `+ - * / ^`, parentheses,
+//! lists `[a, b]`, table lookups `param[key, ...]` (keys joined with `|`,
+//! numbers written as R writes them), and the functions `round_even(x)`
+//! (to an integer, ties to even), `min(...)`, `max(...)`,
+//! `tiered(quantity, starts, prices)` (a tier starting at s holds units from
+//! s; the first tier starts at 0) and `budget_tiered(quantity, starts,
+//! prices)` (a tier "starting" at s holds units up to s from the previous).
+//! A name is, in this order: a formula of the set, an input, a parameter.
+//! A formula named like an optional input is used only when the case does
+//! not give that input. Every parameter read is traced with its source.
+
+use crate::case::{Case, Fact, Facts, FieldId, Schema};
+use crate::determination::{Event, Line, LineText, Recorder, display_quantity, line_amount};
+use crate::error::{Error, Location, Result};
+use crate::money::round_money;
+use crate::pack::Pack;
+use crate::pack::format::{RawDecision, RawFormulas};
+use crate::params::{ParamId, ParamStore};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A compiled formula decision.
+#[derive(Debug)]
+pub struct Formulas {
+    pub title: String,
+    pub schema: Schema,
+    select: Option<FieldId>,
+    sets: Vec<(Arc<str>, Set)>,
+    effective: Option<NaiveDate>,
+    cite: Arc<str>,
+}
+
+#[derive(Debug)]
+struct Set {
+    /// In evaluation order (each after the formulas it uses).
+    formulas: Vec<Formula>,
+    total: Option<usize>,
+}
+
+#[derive(Debug)]
+struct Formula {
+    name: Arc<str>,
+    expr: Arc<str>,
+    node: Node,
+    /// An optional input of the same name that overrides the formula.
+    input: Option<FieldId>,
+    line: Option<Arc<LineText>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Func {
+    RoundEven,
+    Min,
+    Max,
+    Tiered,
+    BudgetTiered,
+}
+
+/// Parsed, names unresolved.
+#[derive(Debug, Clone, PartialEq)]
+enum Ast {
+    Num(Decimal),
+    Text(String),
+    Name(String),
+    Index(String, Vec<Ast>),
+    Call(String, Vec<Ast>),
+    List(Vec<Ast>),
+    Neg(Box<Ast>),
+    Bin(Op, Box<Ast>, Box<Ast>),
+}
+
+/// Compiled, names resolved.
+#[derive(Debug)]
+enum Node {
+    Num(Decimal),
+    Text(Arc<str>),
+    /// Index into the set's values (evaluation order).
+    Formula(usize),
+    Input(FieldId, Arc<str>),
+    Param(ParamId),
+    Table(ParamId, Vec<Node>),
+    Call(Func, Vec<Node>),
+    List(Vec<Node>),
+    Neg(Box<Node>),
+    Bin(Op, Box<Node>, Box<Node>),
+}
+
+/// A value while evaluating.
+#[derive(Debug, Clone)]
+enum Val {
+    Num(Decimal),
+    Text(Arc<str>),
+    List(Vec<Decimal>),
+}
+
+// ---------------------------------------------------------------- parsing
+
+/// Parses a formula; the error is a message about the text.
+fn parse(text: &str) -> std::result::Result<Ast, String> {
+    let tokens = tokenize(text)?;
+    let mut p = Parser { tokens, at: 0 };
+    let ast = p.expr()?;
+    match p.peek() {
+        None => Ok(ast),
+        Some(t) => Err(format!("unexpected `{}` after a complete expression", t.show())),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Num(Decimal),
+    Text(String),
+    Name(String),
+    Sym(char),
+}
+
+impl Tok {
+    fn show(&self) -> String {
+        match self {
+            Tok::Num(d) => d.to_string(),
+            Tok::Text(t) => format!("\"{t}\""),
+            Tok::Name(n) => n.clone(),
+            Tok::Sym(c) => c.to_string(),
+        }
+    }
+}
+
+fn tokenize(text: &str) -> std::result::Result<Vec<Tok>, String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let at = |i: usize| chars.get(i).copied();
+    while let Some(c) = at(i) {
+        if c.is_whitespace() {
+            i += 1;
+        } else if c.is_ascii_digit() || (c == '.' && at(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+            let start = i;
+            while at(i).is_some_and(|d| d.is_ascii_digit() || d == '.') {
+                i += 1;
+            }
+            if at(i).is_some_and(|e| e == 'e' || e == 'E') {
+                let mut j = i + 1;
+                if at(j).is_some_and(|s| s == '+' || s == '-') {
+                    j += 1;
+                }
+                if at(j).is_some_and(|d| d.is_ascii_digit()) {
+                    i = j;
+                    while at(i).is_some_and(|d| d.is_ascii_digit()) {
+                        i += 1;
+                    }
+                }
+            }
+            let lit: String = chars.get(start..i).unwrap_or_default().iter().collect();
+            let n = Decimal::from_str(&lit)
+                .or_else(|_| Decimal::from_scientific(&lit))
+                .map_err(|_| format!("`{lit}` is not a number"))?;
+            out.push(Tok::Num(n));
+        } else if c.is_alphabetic() || c == '_' || c == '.' {
+            let start = i;
+            while at(i).is_some_and(|d| d.is_alphanumeric() || d == '_' || d == '.') {
+                i += 1;
+            }
+            out.push(Tok::Name(chars.get(start..i).unwrap_or_default().iter().collect()));
+        } else if c == '"' {
+            let start = i + 1;
+            i += 1;
+            while at(i).is_some_and(|d| d != '"') {
+                i += 1;
+            }
+            if at(i).is_none() {
+                return Err("a text in quotes is not closed".into());
+            }
+            out.push(Tok::Text(chars.get(start..i).unwrap_or_default().iter().collect()));
+            i += 1;
+        } else if "+-*/^()[],".contains(c) {
+            out.push(Tok::Sym(c));
+            i += 1;
+        } else {
+            return Err(format!(
+                "`{c}` is not part of a formula (numbers, names, + - * / ^, parentheses)"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+struct Parser {
+    tokens: Vec<Tok>,
+    at: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.tokens.get(self.at)
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.tokens.get(self.at).cloned();
+        self.at += 1;
+        t
+    }
+
+    fn eat(&mut self, c: char) -> bool {
+        if self.peek() == Some(&Tok::Sym(c)) {
+            self.at += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, c: char) -> std::result::Result<(), String> {
+        match self.next() {
+            Some(Tok::Sym(s)) if s == c => Ok(()),
+            Some(t) => Err(format!("expected `{c}`, found `{}`", t.show())),
+            None => Err(format!("expected `{c}` at the end")),
+        }
+    }
+
+    fn expr(&mut self) -> std::result::Result<Ast, String> {
+        let mut left = self.term()?;
+        loop {
+            let op = if self.eat('+') {
+                Op::Add
+            } else if self.eat('-') {
+                Op::Sub
+            } else {
+                return Ok(left);
+            };
+            left = Ast::Bin(op, Box::new(left), Box::new(self.term()?));
+        }
+    }
+
+    fn term(&mut self) -> std::result::Result<Ast, String> {
+        let mut left = self.unary()?;
+        loop {
+            let op = if self.eat('*') {
+                Op::Mul
+            } else if self.eat('/') {
+                Op::Div
+            } else {
+                return Ok(left);
+            };
+            left = Ast::Bin(op, Box::new(left), Box::new(self.unary()?));
+        }
+    }
+
+    fn unary(&mut self) -> std::result::Result<Ast, String> {
+        if self.eat('-') {
+            return Ok(Ast::Neg(Box::new(self.unary()?)));
+        }
+        if self.eat('+') {
+            return self.unary();
+        }
+        let base = self.atom()?;
+        if self.eat('^') {
+            return Ok(Ast::Bin(Op::Pow, Box::new(base), Box::new(self.unary()?)));
+        }
+        Ok(base)
+    }
+
+    fn args(&mut self, close: char) -> std::result::Result<Vec<Ast>, String> {
+        let mut items = Vec::new();
+        if self.eat(close) {
+            return Ok(items);
+        }
+        loop {
+            items.push(self.expr()?);
+            if self.eat(close) {
+                return Ok(items);
+            }
+            self.expect(',')?;
+        }
+    }
+
+    fn atom(&mut self) -> std::result::Result<Ast, String> {
+        match self.next() {
+            Some(Tok::Num(n)) => Ok(Ast::Num(n)),
+            Some(Tok::Text(t)) => Ok(Ast::Text(t)),
+            Some(Tok::Name(n)) => {
+                if self.eat('(') {
+                    Ok(Ast::Call(n, self.args(')')?))
+                } else if self.eat('[') {
+                    Ok(Ast::Index(n, self.args(']')?))
+                } else {
+                    Ok(Ast::Name(n))
+                }
+            }
+            Some(Tok::Sym('(')) => {
+                let e = self.expr()?;
+                self.expect(')')?;
+                Ok(e)
+            }
+            Some(Tok::Sym('[')) => Ok(Ast::List(self.args(']')?)),
+            Some(t) => Err(format!("unexpected `{}`", t.show())),
+            None => Err("the formula ends too early".into()),
+        }
+    }
+}
+
+/// The names a formula text refers to (not functions or tables), in order
+/// of first use; for importers checking what a formula needs.
+pub fn names_in(text: &str) -> std::result::Result<Vec<String>, String> {
+    fn walk(a: &Ast, out: &mut Vec<String>) {
+        match a {
+            Ast::Name(n) => {
+                if !out.contains(n) {
+                    out.push(n.clone());
+                }
+            }
+            Ast::Index(_, xs) | Ast::Call(_, xs) | Ast::List(xs) => xs.iter().for_each(|x| walk(x, out)),
+            Ast::Neg(x) => walk(x, out),
+            Ast::Bin(_, a, b) => {
+                walk(a, out);
+                walk(b, out);
+            }
+            Ast::Num(_) | Ast::Text(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(&parse(text)?, &mut out);
+    Ok(out)
+}
+
+// -------------------------------------------------------------- compiling
+
+/// Compiles a formula decision's definition against the pack.
+pub fn compile(pack: &Pack, file: &str, def: &RawDecision, raw: &RawFormulas) -> Result<Formulas> {
+    let bad = |m: String| Error::pack("ratebook::pack::bad_formula", format!("{file}: {m}")).at(Location::file(file));
+    if def.period.is_some() || !def.charges.is_empty() {
+        return Err(bad(
+            "a formula decision takes `inputs` and `formulas`; `period` and `charges` are for charge decisions".into(),
+        ));
+    }
+    let schema = Schema::compile(file, &def.inputs)?;
+    let select = match &raw.select {
+        Some(path) => {
+            let f = schema
+                .field(path)
+                .ok_or_else(|| bad(format!("`select: {path}` is not an input")))?;
+            let values = schema
+                .values(f)
+                .filter(|_| !schema.is_set(f))
+                .ok_or_else(|| bad(format!("`select: {path}` must be an enum input")))?;
+            for v in values {
+                if !raw.sets.contains_key(&**v) {
+                    return Err(bad(format!("`{path}` can be `{v}` but `formulas.sets` has no `{v}`")));
+                }
+            }
+            for k in raw.sets.keys() {
+                if !values.iter().any(|v| &**v == k) {
+                    return Err(bad(format!("set `{k}` is not a value of `{path}`")));
+                }
+            }
+            Some(f)
+        }
+        None => {
+            if raw.sets.len() != 1 || !raw.sets.contains_key("all") {
+                return Err(bad("without `select`, `formulas.sets` has one set named `all`".into()));
+            }
+            None
+        }
+    };
+    let effective = raw
+        .effective
+        .as_deref()
+        .map(|d| crate::dates::parse_date(d).ok_or_else(|| bad(format!("`effective: {d}` is not a date (YYYY-MM-DD)"))))
+        .transpose()?;
+    let cite = def.cite.clone().unwrap_or_default();
+    let check_cite = |c: &str| {
+        if pack.citations.contains_key(c) {
+            Ok(())
+        } else {
+            Err(bad(format!("citation `{c}` is not in citations.yaml")))
+        }
+    };
+    if !cite.is_empty() {
+        check_cite(&cite)?;
+    }
+    let mut sets = Vec::new();
+    for (set_name, list) in &raw.sets {
+        let mut asts = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for f in list {
+            let ast = parse(&f.expr)
+                .map_err(|m| bad(format!("set `{set_name}`, formula `{}` = `{}`: {m}", f.name, f.expr)))?;
+            if index.insert(f.name.as_str(), asts.len()).is_some() {
+                return Err(bad(format!("set `{set_name}` defines `{}` twice", f.name)));
+            }
+            if let Some(c) = &f.cite {
+                check_cite(c)?;
+            }
+            asts.push(ast);
+        }
+        let order =
+            evaluation_order(list.iter().map(|f| f.name.as_str()).collect(), &asts, &index).map_err(|cycle| {
+                bad(format!(
+                    "set `{set_name}`: the formulas {cycle} use each other in a circle"
+                ))
+            })?;
+        let slot: HashMap<&str, usize> = order
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, i)| Some((list.get(*i)?.name.as_str(), slot)))
+            .collect();
+        let mut formulas = Vec::new();
+        for i in order {
+            let (Some(f), Some(ast)) = (list.get(i), asts.get(i)) else {
+                continue;
+            };
+            let ctx = Ctx {
+                pack,
+                schema: &schema,
+                slots: &slot,
+            };
+            let node = ctx
+                .node(ast)
+                .map_err(|m| bad(format!("set `{set_name}`, formula `{}` = `{}`: {m}", f.name, f.expr)))?;
+            let input = schema.field(&f.name);
+            let line = f.line.as_ref().map(|label| {
+                Arc::new(LineText {
+                    id: Arc::from(f.name.as_str()),
+                    label: Arc::from(label.as_str()),
+                    unit: Arc::from(""),
+                    cite: Arc::from(f.cite.as_deref().unwrap_or(&cite)),
+                })
+            });
+            formulas.push(Formula {
+                name: Arc::from(f.name.as_str()),
+                expr: Arc::from(
+                    f.source
+                        .as_deref()
+                        .map_or(f.expr.clone(), |s| format!("{} ({s})", f.expr))
+                        .as_str(),
+                ),
+                node,
+                input,
+                line,
+            });
+        }
+        let total = raw.total.as_deref().and_then(|t| slot.get(t).copied());
+        sets.push((Arc::from(set_name.as_str()), Set { formulas, total }));
+    }
+    Ok(Formulas {
+        title: def.title.clone(),
+        schema,
+        select,
+        sets,
+        effective,
+        cite: Arc::from(cite.as_str()),
+    })
+}
+
+/// Formulas ordered so each comes after those it uses (file order where
+/// free); a circle is an error naming its members.
+fn evaluation_order(
+    names: Vec<&str>,
+    asts: &[Ast],
+    index: &HashMap<&str, usize>,
+) -> std::result::Result<Vec<usize>, String> {
+    fn deps(a: &Ast, index: &HashMap<&str, usize>, out: &mut Vec<usize>) {
+        match a {
+            Ast::Name(n) => out.extend(index.get(n.as_str())),
+            Ast::Index(_, xs) | Ast::Call(_, xs) | Ast::List(xs) => xs.iter().for_each(|x| deps(x, index, out)),
+            Ast::Neg(x) => deps(x, index, out),
+            Ast::Bin(_, a, b) => {
+                deps(a, index, out);
+                deps(b, index, out);
+            }
+            Ast::Num(_) | Ast::Text(_) => {}
+        }
+    }
+    // 0 = not seen, 1 = in progress, 2 = done
+    let mut state = vec![0u8; asts.len()];
+    let mut order = Vec::with_capacity(asts.len());
+    fn visit(
+        i: usize,
+        asts: &[Ast],
+        index: &HashMap<&str, usize>,
+        state: &mut [u8],
+        order: &mut Vec<usize>,
+        path: &mut Vec<usize>,
+    ) -> std::result::Result<(), Vec<usize>> {
+        match state.get(i) {
+            Some(2) => return Ok(()),
+            Some(1) => {
+                let from = path.iter().position(|p| *p == i).unwrap_or(0);
+                return Err(path.get(from..).unwrap_or_default().to_vec());
+            }
+            _ => {}
+        }
+        if let Some(s) = state.get_mut(i) {
+            *s = 1;
+        }
+        path.push(i);
+        let mut ds = Vec::new();
+        if let Some(a) = asts.get(i) {
+            deps(a, index, &mut ds);
+        }
+        for d in ds {
+            visit(d, asts, index, state, order, path)?;
+        }
+        path.pop();
+        if let Some(s) = state.get_mut(i) {
+            *s = 2;
+        }
+        order.push(i);
+        Ok(())
+    }
+    for i in 0..asts.len() {
+        let mut path = Vec::new();
+        visit(i, asts, index, &mut state, &mut order, &mut path).map_err(|cycle| {
+            cycle
+                .iter()
+                .filter_map(|c| names.get(*c))
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })?;
+    }
+    Ok(order)
+}
+
+struct Ctx<'a> {
+    pack: &'a Pack,
+    schema: &'a Schema,
+    slots: &'a HashMap<&'a str, usize>,
+}
+
+impl Ctx<'_> {
+    fn node(&self, a: &Ast) -> std::result::Result<Node, String> {
+        Ok(match a {
+            Ast::Num(n) => Node::Num(*n),
+            Ast::Text(t) => Node::Text(Arc::from(t.as_str())),
+            Ast::Name(n) => {
+                if let Some(s) = self.slots.get(n.as_str()) {
+                    Node::Formula(*s)
+                } else if let Some(f) = self.schema.field(n) {
+                    Node::Input(f, Arc::from(n.as_str()))
+                } else if let Some(p) = self.pack.params.id(n) {
+                    Node::Param(p)
+                } else {
+                    return Err(format!("`{n}` is not a formula of this set, an input or a parameter"));
+                }
+            }
+            Ast::Index(n, keys) => {
+                let p = self
+                    .pack
+                    .params
+                    .id(n)
+                    .ok_or_else(|| format!("`{n}[...]` looks up a table, but there is no parameter `{n}`"))?;
+                Node::Table(
+                    p,
+                    keys.iter()
+                        .map(|k| self.node(k))
+                        .collect::<std::result::Result<_, _>>()?,
+                )
+            }
+            Ast::Call(f, args) => {
+                let (func, arity) = match f.as_str() {
+                    "round_even" => (Func::RoundEven, Some(1)),
+                    "min" => (Func::Min, None),
+                    "max" => (Func::Max, None),
+                    "tiered" => (Func::Tiered, Some(3)),
+                    "budget_tiered" => (Func::BudgetTiered, Some(3)),
+                    other => {
+                        return Err(format!(
+                            "`{other}(...)` is not a function here (round_even, min, max, tiered, budget_tiered)"
+                        ));
+                    }
+                };
+                if arity.is_some_and(|n| n != args.len()) || args.is_empty() {
+                    return Err(format!("`{f}` takes {} arguments", arity.unwrap_or(1)));
+                }
+                Node::Call(
+                    func,
+                    args.iter()
+                        .map(|x| self.node(x))
+                        .collect::<std::result::Result<_, _>>()?,
+                )
+            }
+            Ast::List(xs) => Node::List(xs.iter().map(|x| self.node(x)).collect::<std::result::Result<_, _>>()?),
+            Ast::Neg(x) => Node::Neg(Box::new(self.node(x)?)),
+            Ast::Bin(op, a, b) => Node::Bin(*op, Box::new(self.node(a)?), Box::new(self.node(b)?)),
+        })
+    }
+}
+
+// ------------------------------------------------------------- evaluating
+
+/// The result of evaluating a formula decision.
+pub struct Evaluated {
+    pub as_of: NaiveDate,
+    pub total: Option<Decimal>,
+}
+
+/// A problem evaluating a formula: an input error (a key not in a table,
+/// a missing input) or arithmetic that cannot be done.
+struct Fail(Error);
+
+struct Run<'a> {
+    store: &'a ParamStore,
+    schema: &'a Schema,
+    facts: &'a Facts,
+    as_of: NaiveDate,
+    case: &'a str,
+    rec: &'a mut Recorder,
+    values: Vec<Val>,
+}
+
+impl Formulas {
+    /// Evaluates the decision for a case into `rec`.
+    pub fn run(&self, pack: &Pack, case: &Case, as_of: Option<NaiveDate>, rec: &mut Recorder) -> Result<Evaluated> {
+        let facts = self.schema.check(case)?;
+        let as_of = as_of.or_else(|| case.as_of()).or(self.effective).ok_or_else(|| {
+            Error::input(
+                "ratebook::case::no_as_of",
+                "give the date of the determination with --as-of or `as_of:` in the case",
+            )
+        })?;
+        let set = match self.select {
+            Some(f) => facts.get(f).enum_index().and_then(|i| self.sets.get(i as usize)),
+            None => self.sets.first(),
+        };
+        let Some((set_name, set)) = set else {
+            return Err(Error::input(
+                "ratebook::case::missing_field",
+                format!("{}: no formula set applies", case.name),
+            ));
+        };
+        if let Some(f) = self.select {
+            let path = self.schema.path(f);
+            rec.event(|| Event::Note {
+                text: format!("{path} is {set_name}: its formulas apply"),
+            });
+        }
+        let mut run = Run {
+            store: &pack.params,
+            schema: &self.schema,
+            facts: &facts,
+            as_of,
+            case: &case.name,
+            rec,
+            values: Vec::with_capacity(set.formulas.len()),
+        };
+        for f in &set.formulas {
+            let given = f.input.map(|i| facts.get(i)).filter(|x| x.is_present());
+            let v = match given {
+                Some(fact) => {
+                    let v = fact_val(fact, f.input.and_then(|i| self.schema.values(i)));
+                    run.rec.event(|| Event::Note {
+                        text: format!(
+                            "{} = {} (given in the case; the formula `{}` is not used)",
+                            f.name,
+                            show(&v),
+                            f.expr
+                        ),
+                    });
+                    v
+                }
+                None => {
+                    let v = run.eval(&f.node, f).map_err(|Fail(e)| e)?;
+                    if !run.rec.missing.is_empty() {
+                        // Report every missing figure at once, not the first
+                        // failed arithmetic on it.
+                        run.values.push(Val::Num(Decimal::ZERO));
+                        continue;
+                    }
+                    run.rec.event(|| Event::Note {
+                        text: format!("{} = {}    ({})", f.name, show(&v), f.expr),
+                    });
+                    v
+                }
+            };
+            if let Val::Num(n) = &v {
+                run.rec
+                    .outputs
+                    .insert(f.name.clone(), serde_json::Value::String(n.normalize().to_string()));
+                if let Some(text) = &f.line
+                    && !matches!(f.node, Node::Call(Func::Tiered | Func::BudgetTiered, _))
+                {
+                    add_line(run.rec, text, Decimal::ONE, *n, *n, as_of, &f.expr);
+                }
+            }
+            run.values.push(v);
+        }
+        let Run { values, .. } = run;
+        if !rec.missing.is_empty() {
+            return Ok(Evaluated { as_of, total: None });
+        }
+        let total = match set.total.and_then(|t| values.get(t)) {
+            Some(Val::Num(n)) => Some(round_money(*n)),
+            Some(other) => {
+                return Err(Error::pack(
+                    "ratebook::rule::bad_value",
+                    format!("the total is {} where a number is needed", show(other)),
+                ));
+            }
+            None => None,
+        };
+        if let Some(t) = total {
+            let sum: Decimal = rec.lines.iter().map(|l| l.amount).sum();
+            if sum != t && !rec.lines.is_empty() {
+                rec.event(|| Event::Note {
+                    text: format!(
+                        "the total {t} is the total formula rounded once, half-up to the cent; the lines, each rounded, add to {sum}"
+                    ),
+                });
+            }
+        }
+        Ok(Evaluated { as_of, total })
+    }
+
+    /// The cite of the decision.
+    pub fn cite(&self) -> &Arc<str> {
+        &self.cite
+    }
+}
+
+fn add_line(
+    rec: &mut Recorder,
+    text: &Arc<LineText>,
+    qty: Decimal,
+    rate: Decimal,
+    exact: Decimal,
+    on: NaiveDate,
+    source: &Arc<str>,
+) {
+    let line = Line {
+        text: Arc::clone(text),
+        quantity: display_quantity(qty),
+        rate,
+        amount: line_amount(exact),
+        from: on,
+        to: on,
+        source: Arc::clone(source),
+        basis: None,
+    };
+    rec.add_line(line, exact);
+}
+
+fn fact_val(f: &Fact, enum_values: Option<&[Arc<str>]>) -> Val {
+    match f {
+        Fact::Number(n) => Val::Num(*n),
+        Fact::Text(t) => Val::Text(t.clone()),
+        Fact::Enum(i) => Val::Text(
+            enum_values
+                .and_then(|vs| vs.get(*i as usize))
+                .cloned()
+                .unwrap_or_else(|| Arc::from("")),
+        ),
+        Fact::Bool(b) => Val::Text(Arc::from(if *b { "TRUE" } else { "FALSE" })),
+        other => Val::Text(Arc::from(format!("{other:?}").as_str())),
+    }
+}
+
+fn show(v: &Val) -> String {
+    match v {
+        Val::Num(n) => n.normalize().to_string(),
+        Val::Text(t) => format!("\"{t}\""),
+        Val::List(xs) => format!(
+            "[{}]",
+            xs.iter()
+                .map(|x| x.normalize().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+impl Run<'_> {
+    fn fail(&self, f: &Formula, msg: String) -> Fail {
+        Fail(
+            Error::input(
+                "ratebook::rule::bad_value",
+                format!("{}: `{}` = `{}`: {msg}", self.case, f.name, f.expr),
+            )
+            .at(Location::file(self.case.to_string())),
+        )
+    }
+
+    fn num(&mut self, n: &Node, f: &Formula) -> std::result::Result<Decimal, Fail> {
+        match self.eval(n, f)? {
+            Val::Num(d) => Ok(d),
+            other => Err(self.fail(f, format!("{} is not a number", show(&other)))),
+        }
+    }
+
+    fn list(&mut self, n: &Node, f: &Formula) -> std::result::Result<Vec<Decimal>, Fail> {
+        match self.eval(n, f)? {
+            Val::List(xs) => Ok(xs),
+            Val::Num(d) => Ok(vec![d]),
+            other => Err(self.fail(f, format!("{} is not a list of numbers", show(&other)))),
+        }
+    }
+
+    fn eval(&mut self, n: &Node, f: &Formula) -> std::result::Result<Val, Fail> {
+        Ok(match n {
+            Node::Num(d) => Val::Num(*d),
+            Node::Text(t) => Val::Text(t.clone()),
+            Node::Formula(i) => self.values.get(*i).cloned().unwrap_or(Val::Num(Decimal::ZERO)),
+            Node::Input(id, name) => {
+                let fact = self.facts.get(*id);
+                if !fact.is_present() {
+                    return Err(Fail(
+                        Error::input(
+                            "ratebook::case::missing_field",
+                            format!(
+                                "{}: `{name}` is required: the formula `{}` = `{}` uses it",
+                                self.case, f.name, f.expr
+                            ),
+                        )
+                        .at(Location::field(self.case.to_string(), name.to_string())),
+                    ));
+                }
+                fact_val(fact, self.schema.values(*id))
+            }
+            Node::Param(p) => match self
+                .rec
+                .param(self.store, *p, None, self.as_of, f.line.as_ref().map(|l| &l.id))
+            {
+                Some(r) => Val::Num(r.value),
+                None => Val::Num(Decimal::ZERO),
+            },
+            Node::Table(p, keys) => {
+                let mut key = String::new();
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        key.push('|');
+                    }
+                    match self.eval(k, f)? {
+                        Val::Num(d) => key.push_str(&r_text(d)),
+                        Val::Text(t) => key.push_str(&t),
+                        Val::List(_) => return Err(self.fail(f, "a table key is a list".into())),
+                    }
+                }
+                let Some(param) = self.store.get(*p) else {
+                    return Ok(Val::Num(Decimal::ZERO));
+                };
+                let Some(k) = param.key_index(&key) else {
+                    let known = param
+                        .keys
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return Err(Fail(
+                        Error::input(
+                            "ratebook::case::unknown_key",
+                            format!(
+                                "{}: `{key}` is not a key of `{}` (used by `{}`)",
+                                self.case, param.name, f.name
+                            ),
+                        )
+                        .at(Location::file(self.case.to_string()))
+                        .with_help(format!("keys: {known}")),
+                    ));
+                };
+                match self
+                    .rec
+                    .param(self.store, *p, Some(k), self.as_of, f.line.as_ref().map(|l| &l.id))
+                {
+                    Some(r) => Val::Num(r.value),
+                    None => Val::Num(Decimal::ZERO),
+                }
+            }
+            Node::List(xs) => {
+                let mut out = Vec::with_capacity(xs.len());
+                for x in xs {
+                    out.extend(self.list(x, f)?);
+                }
+                Val::List(out)
+            }
+            Node::Neg(x) => Val::Num(-self.num(x, f)?),
+            Node::Bin(op, a, b) => {
+                let (x, y) = (self.num(a, f)?, self.num(b, f)?);
+                let r = match op {
+                    Op::Add => x.checked_add(y),
+                    Op::Sub => x.checked_sub(y),
+                    Op::Mul => x.checked_mul(y),
+                    Op::Div if y.is_zero() => return Err(self.fail(f, format!("{x} / 0"))),
+                    Op::Div => x.checked_div(y),
+                    Op::Pow => power(x, y),
+                };
+                Val::Num(r.ok_or_else(|| self.fail(f, format!("{x} {op:?} {y} is out of range")))?)
+            }
+            Node::Call(func, args) => self.call(*func, args, f)?,
+        })
+    }
+
+    fn call(&mut self, func: Func, args: &[Node], f: &Formula) -> std::result::Result<Val, Fail> {
+        Ok(match func {
+            Func::RoundEven => {
+                let x = match args.first() {
+                    Some(a) => self.num(a, f)?,
+                    None => Decimal::ZERO,
+                };
+                Val::Num(x.round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven))
+            }
+            Func::Min | Func::Max => {
+                let mut best: Option<Decimal> = None;
+                for a in args {
+                    for x in self.list(a, f)? {
+                        best = Some(match best {
+                            None => x,
+                            Some(b) if func == Func::Min => b.min(x),
+                            Some(b) => b.max(x),
+                        });
+                    }
+                }
+                Val::Num(best.unwrap_or_default())
+            }
+            Func::Tiered | Func::BudgetTiered => {
+                let [q, s, p] = args else {
+                    return Err(self.fail(f, "tiered takes (quantity, starts, prices)".into()));
+                };
+                let q = self.num(q, f)?;
+                let starts = self.list(s, f)?;
+                let prices = self.list(p, f)?;
+                if starts.len() != prices.len() {
+                    return Err(self.fail(
+                        f,
+                        format!("{} tier starts but {} tier prices", starts.len(), prices.len()),
+                    ));
+                }
+                let gap = if func == Func::Tiered {
+                    Decimal::ONE
+                } else {
+                    Decimal::ZERO
+                };
+                let parts = fill_tiers(q, &starts, gap);
+                let mut total = Decimal::ZERO;
+                let n = parts.len();
+                for (i, (x, price)) in parts.into_iter().zip(prices).enumerate() {
+                    let amount = x * price;
+                    total += amount;
+                    self.rec.event(|| Event::Note {
+                        text: format!(
+                            "{} tier {} of {n} (from {}): {} x {} = {}",
+                            f.name,
+                            i + 1,
+                            if i == 0 {
+                                Decimal::ZERO
+                            } else {
+                                starts.get(i).copied().unwrap_or_default()
+                            },
+                            x.normalize(),
+                            price.normalize(),
+                            amount.normalize()
+                        ),
+                    });
+                    if let Some(text) = &f.line
+                        && !x.is_zero()
+                    {
+                        let tier_text = Arc::new(LineText {
+                            id: Arc::from(format!("{}.tier{}", text.id, i + 1).as_str()),
+                            label: Arc::from(format!("{}, tier {}", text.label, i + 1).as_str()),
+                            unit: text.unit.clone(),
+                            cite: text.cite.clone(),
+                        });
+                        add_line(self.rec, &tier_text, x, price, amount, self.as_of, &f.expr);
+                    }
+                }
+                Val::Num(total)
+            }
+        })
+    }
+}
+
+/// Splits a quantity into tiers: tier i holds up to its cap c_i = s_{i+1} - gap
+/// (cumulative), the last tier the rest. The first start is ignored (the
+/// first tier begins at 0); a negative quantity fills nothing.
+fn fill_tiers(q: Decimal, starts: &[Decimal], gap: Decimal) -> Vec<Decimal> {
+    let n = starts.len();
+    let mut out = Vec::with_capacity(n);
+    let mut below = Decimal::ZERO;
+    for i in 0..n {
+        let x = match starts.get(i + 1) {
+            Some(next) => (q.min(*next - gap) - below).max(Decimal::ZERO),
+            None => (q - below).max(Decimal::ZERO),
+        };
+        below += x;
+        out.push(x);
+    }
+    out
+}
+
+fn power(x: Decimal, y: Decimal) -> Option<Decimal> {
+    if y.fract().is_zero() && y.abs() <= Decimal::from(64) {
+        let n = y.abs().to_u32()?;
+        let mut r = Decimal::ONE;
+        for _ in 0..n {
+            r = r.checked_mul(x)?;
+        }
+        if y.is_sign_negative() {
+            return Decimal::ONE.checked_div(r);
+        }
+        return Some(r);
+    }
+    None
+}
+
+/// A number as R writes it (15 significant digits, no trailing zeros, and
+/// scientific notation where that is shorter: 100000 -> `1e+05`): how
+/// table keys made from numbers are spelled.
+pub fn r_text(d: Decimal) -> String {
+    let d = d.round_sf(15).unwrap_or(d).normalize();
+    let fixed = d.to_string();
+    if d.is_zero() {
+        return "0".into();
+    }
+    let digits: String = fixed.chars().filter(|c| c.is_ascii_digit()).collect();
+    let sig = digits.trim_start_matches('0');
+    let mantissa_digits = sig.trim_end_matches('0');
+    // exponent: position of the first significant digit
+    let int_part = fixed.trim_start_matches('-').split('.').next().unwrap_or("");
+    let exp: i64 = if int_part != "0" {
+        int_part.len() as i64 - 1
+    } else {
+        let frac = fixed.split('.').nth(1).unwrap_or("");
+        -((frac.len() - frac.trim_start_matches('0').len()) as i64 + 1)
+    };
+    let mut sci = String::new();
+    if d.is_sign_negative() {
+        sci.push('-');
+    }
+    let mut m = mantissa_digits.chars();
+    if let Some(first) = m.next() {
+        sci.push(first);
+    }
+    let rest: String = m.collect();
+    if !rest.is_empty() {
+        sci.push('.');
+        sci.push_str(&rest);
+    }
+    sci.push_str(&format!("e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs()));
+    if fixed.len() <= sci.len() { fixed } else { sci }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap_or_default()
+    }
+
+    #[test]
+    fn r_text_writes_numbers_as_r_does() {
+        assert_eq!(r_text(d("1")), "1");
+        assert_eq!(r_text(d("2.50")), "2.5");
+        assert_eq!(r_text(d("100000")), "1e+05");
+        assert_eq!(r_text(d("1000")), "1000");
+        assert_eq!(r_text(d("0.0001")), "1e-04");
+        assert_eq!(r_text(d("123456")), "123456");
+    }
+
+    #[test]
+    fn tiers_fill_as_rateparser_does() {
+        let s = [d("0"), d("15"), d("21"), d("26")];
+        let x = fill_tiers(d("27.3"), &s, Decimal::ONE);
+        assert_eq!(x, vec![d("14"), d("6"), d("5"), d("2.3")]);
+        let b = [d("0"), d("7"), d("11"), d("14")];
+        assert_eq!(
+            fill_tiers(d("27.3"), &b, Decimal::ZERO),
+            vec![d("7"), d("4"), d("3"), d("13.3")]
+        );
+        // non-increasing starts are applied literally
+        let odd = [d("0"), d("20"), d("10"), d("30")];
+        assert_eq!(
+            fill_tiers(d("25"), &odd, Decimal::ONE),
+            vec![d("19"), d("0"), d("6"), d("0")]
+        );
+        assert_eq!(fill_tiers(d("-3"), &s, Decimal::ONE), vec![d("0"); 4]);
+    }
+
+    #[test]
+    fn parses_precedence_and_names() {
+        assert_eq!(
+            names_in("a + b * (c - d.e) / f[g]").ok(),
+            Some(vec!["a".into(), "b".into(), "c".into(), "d.e".into(), "g".into()])
+        );
+        assert!(parse("flat_rate*usage_ccf flat_rate").is_err());
+        assert!(parse("1 +").is_err());
+        assert_eq!(
+            parse("-2^2").ok(),
+            Some(Ast::Neg(Box::new(Ast::Bin(
+                Op::Pow,
+                Box::new(Ast::Num(d("2"))),
+                Box::new(Ast::Num(d("2")))
+            ))))
+        );
+        assert_eq!(parse("1e3").ok(), Some(Ast::Num(d("1000"))));
+    }
+}

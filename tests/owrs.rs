@@ -1,0 +1,246 @@
+//! OWRS import against the reference calculator: every file of the corpus
+//! imported, every reference customer billed and compared with RateParser's
+//! bill at the cent. The counts may only get better (see `BASELINE`).
+
+use ratebook::case::Case;
+use ratebook::engine::{Engine, Options};
+use ratebook::pack::{MemoryLoader, Pack};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::*;
+use std::collections::BTreeMap;
+use std::io::Read;
+
+const CORPUS: &str = "tests/data/owrs";
+
+/// The corpus figures as of the last change; a run may beat them, never fall short.
+struct Counts {
+    files: usize,
+    imported: usize,
+    rows: usize,
+    /// RateParser computes a bill and ratebook's matches it at the cent.
+    matched: usize,
+    /// RateParser computes and ratebook computes a different bill.
+    differ: usize,
+    /// RateParser computes and ratebook gives an error.
+    we_fail: usize,
+    /// RateParser fails and ratebook computes.
+    beyond: usize,
+}
+
+const BASELINE: Counts = Counts {
+    files: 400,
+    imported: 379,
+    rows: 80136,
+    matched: 54270,
+    differ: 1,
+    we_fail: 252,
+    beyond: 20756,
+};
+
+fn reference_rows() -> Vec<csv::StringRecord> {
+    let file = std::fs::File::open(format!("{CORPUS}/reference_bills.csv.gz")).expect("reference bills");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_string(&mut text)
+        .expect("gzip");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    reader.records().map(|r| r.expect("csv row")).collect()
+}
+
+/// The engine for an imported file, or why there is none.
+fn engine_for(path: &str) -> Result<Engine, String> {
+    let text = std::fs::read_to_string(format!("{CORPUS}/{path}")).map_err(|e| e.to_string())?;
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let imported = ratebook::owrs::import(name, &text).map_err(|e| e.message.clone())?;
+    let pack = Pack::load(&MemoryLoader::new(imported.files), ".").map_err(|e| e.to_string())?;
+    Engine::new(pack).map_err(|e| e.to_string())
+}
+
+const COLUMNS: [&str; 8] = [
+    "usage_ccf",
+    "meter_size",
+    "water_type",
+    "hhsize",
+    "et_amount",
+    "irrigable_area",
+    "irr_area",
+    "days_in_period",
+];
+
+/// The case for a reference row: the class and every column the decision takes.
+fn case_for(engine: &Engine, row: &csv::StringRecord, header: &csv::StringRecord) -> Case {
+    let schema = &engine
+        .formulas("bill")
+        .expect("an imported pack has a formula decision `bill`")
+        .schema;
+    let mut map = serde_json::Map::new();
+    let col = |name: &str| header.iter().position(|h| h == name).and_then(|i| row.get(i));
+    map.insert("cust_class".into(), col("cust_class").unwrap_or("").into());
+    let mut given: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for c in COLUMNS {
+        if let Some(v) = col(c).filter(|v| !v.is_empty()) {
+            given.insert(c.into(), v.into());
+        }
+    }
+    if let Some(extra) = col("extra_inputs").filter(|v| !v.is_empty())
+        && let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(extra)
+    {
+        for (k, v) in m {
+            given.insert(k, v);
+        }
+    }
+    for (k, v) in given {
+        let Some(field) = schema.field(&k) else { continue };
+        let text = match &v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let value = if schema.values(field).is_none() && schema.is_number(field) {
+            match Decimal::from_str(&text) {
+                Ok(_) => serde_json::Value::Number(serde_json::Number::from_str(&text).expect("number")),
+                Err(_) => serde_json::Value::String(text),
+            }
+        } else {
+            serde_json::Value::String(text)
+        };
+        map.insert(k, value);
+    }
+    Case::from_value("reference row", serde_json::Value::Object(map))
+}
+
+fn cents(text: &str) -> Option<Decimal> {
+    let d = Decimal::from_str(text)
+        .or_else(|_| Decimal::from_scientific(text))
+        .ok()?;
+    Some(d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
+}
+
+#[test]
+fn corpus_matches_the_reference_calculator() {
+    let rows = reference_rows();
+    let header = csv::StringRecord::from(vec![
+        "owrs_file",
+        "cust_class",
+        "customer_id",
+        "usage_ccf",
+        "meter_size",
+        "water_type",
+        "hhsize",
+        "et_amount",
+        "irrigable_area",
+        "irr_area",
+        "days_in_period",
+        "extra_inputs",
+        "bill",
+        "commodity_charge",
+        "service_charge",
+        "status",
+    ]);
+    let mut engines: BTreeMap<String, Result<Engine, String>> = BTreeMap::new();
+    let mut c = Counts {
+        files: 0,
+        imported: 0,
+        rows: 0,
+        matched: 0,
+        differ: 0,
+        we_fail: 0,
+        beyond: 0,
+    };
+    let mut both_fail = 0;
+    let mut differences = Vec::new();
+    let mut failures: BTreeMap<String, usize> = BTreeMap::new();
+    let options = Options {
+        trace: false,
+        ..Options::default()
+    };
+    for row in &rows {
+        let file = row.get(0).unwrap_or_default().to_string();
+        let engine = engines.entry(file.clone()).or_insert_with(|| engine_for(&file));
+        let class = row.get(1).unwrap_or_default();
+        if class.is_empty() {
+            continue;
+        }
+        c.rows += 1;
+        let status = row.get(15).unwrap_or_default();
+        let reference_ok = status.starts_with("ok");
+        let ours = match engine {
+            Ok(e) => e
+                .decide("bill", &case_for(e, row, &header), &options)
+                .map_err(|e| e.message),
+            Err(m) => Err(format!("import: {m}")),
+        };
+        match (reference_ok, ours) {
+            (true, Ok(det)) => {
+                let reference = row.get(12).unwrap_or_default();
+                let exact = det
+                    .outputs
+                    .get("bill")
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| Decimal::from_str(s).ok());
+                let same = match (cents(reference), det.total) {
+                    (Some(r), Some(t)) => {
+                        r == t
+                            || exact
+                                .zip(Decimal::from_str(reference).ok())
+                                .is_some_and(|(e, r)| (e - r).abs() <= Decimal::new(1, 6) * Decimal::ONE.max(r.abs()))
+                    }
+                    (None, None) => reference.is_empty(),
+                    _ => false,
+                };
+                if same {
+                    c.matched += 1;
+                } else {
+                    c.differ += 1;
+                    if differences.len() < 30 {
+                        differences.push(format!(
+                            "{file} {class} #{}: reference {reference}, ours {:?} ({exact:?})",
+                            row.get(2).unwrap_or_default(),
+                            det.total
+                        ));
+                    }
+                }
+            }
+            (true, Err(m)) => {
+                c.we_fail += 1;
+                *failures.entry(format!("{file}: {m}")).or_default() += 1;
+            }
+            (false, Ok(_)) => c.beyond += 1,
+            (false, Err(_)) => both_fail += 1,
+        }
+    }
+    c.files = engines.len();
+    c.imported = engines.values().filter(|e| e.is_ok()).count();
+    let not_imported: Vec<String> = engines
+        .iter()
+        .filter_map(|(f, e)| e.as_ref().err().map(|m| format!("{f}: {m}")))
+        .collect();
+    eprintln!(
+        "OWRS corpus: {} of {} files imported; {} reference rows: {} match at the cent, {} differ, {} ratebook fails where RateParser computes, {} computed where RateParser fails, {} fail in both",
+        c.imported, c.files, c.rows, c.matched, c.differ, c.we_fail, c.beyond, both_fail
+    );
+    for d in &differences {
+        eprintln!("  differs: {d}");
+    }
+    let mut worst: Vec<_> = failures.iter().collect();
+    worst.sort_by(|a, b| b.1.cmp(a.1));
+    for (m, n) in worst.iter().take(40) {
+        eprintln!("  fails ({n} rows): {m}");
+    }
+    for m in not_imported.iter().take(60) {
+        eprintln!("  not imported: {m}");
+    }
+    assert!(c.imported >= BASELINE.imported, "files imported fell to {}", c.imported);
+    assert!(c.matched >= BASELINE.matched, "matching bills fell to {}", c.matched);
+    assert!(c.differ <= BASELINE.differ, "differing bills rose to {}", c.differ);
+    assert!(
+        c.we_fail <= BASELINE.we_fail,
+        "rows ratebook fails rose to {}",
+        c.we_fail
+    );
+    assert!(
+        c.beyond >= BASELINE.beyond,
+        "rows computed beyond RateParser fell to {}",
+        c.beyond
+    );
+    assert_eq!((c.files, c.rows), (BASELINE.files, BASELINE.rows), "the corpus changed");
+}
