@@ -53,6 +53,10 @@ struct Formula {
     /// An optional input of the same name that overrides the formula.
     input: Option<FieldId>,
     line: Option<Arc<LineText>>,
+    /// The total or a line depends on it: if it cannot be evaluated the
+    /// determination fails. Other formulas are shown when they evaluate
+    /// and left out, with a note, when they do not.
+    needed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,6 +75,11 @@ enum Func {
     Max,
     Tiered,
     BudgetTiered,
+    /// `if_present(table[key])`: the figure, or nothing (an empty list)
+    /// when the table has no such key; for lists that differ in length by key.
+    IfPresent,
+    /// `error("why")`: a value that is not defined; using it fails with why.
+    Error,
 }
 
 /// Parsed, names unresolved.
@@ -108,6 +117,8 @@ enum Val {
     Num(Decimal),
     Text(Arc<str>),
     List(Vec<Decimal>),
+    /// A formula that could not be evaluated (and that nothing needed).
+    Undefined(Arc<str>),
 }
 
 // ---------------------------------------------------------------- parsing
@@ -453,9 +464,11 @@ pub fn compile(pack: &Pack, file: &str, def: &RawDecision, raw: &RawFormulas) ->
                 node,
                 input,
                 line,
+                needed: false,
             });
         }
         let total = raw.total.as_deref().and_then(|t| slot.get(t).copied());
+        mark_needed(&mut formulas, total);
         sets.push((Arc::from(set_name.as_str()), Set { formulas, total }));
     }
     Ok(Formulas {
@@ -538,6 +551,37 @@ fn evaluation_order(
     Ok(order)
 }
 
+/// Marks the formulas the total and the lines depend on.
+fn mark_needed(formulas: &mut [Formula], total: Option<usize>) {
+    fn refs(n: &Node, out: &mut Vec<usize>) {
+        match n {
+            Node::Formula(i) => out.push(*i),
+            Node::Table(_, xs) | Node::Call(_, xs) | Node::List(xs) => xs.iter().for_each(|x| refs(x, out)),
+            Node::Neg(x) => refs(x, out),
+            Node::Bin(_, a, b) => {
+                refs(a, out);
+                refs(b, out);
+            }
+            Node::Num(_) | Node::Text(_) | Node::Input(..) | Node::Param(_) => {}
+        }
+    }
+    let mut stack: Vec<usize> = formulas
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.line.is_some())
+        .map(|(i, _)| i)
+        .chain(total)
+        .collect();
+    while let Some(i) = stack.pop() {
+        let Some(f) = formulas.get_mut(i) else { continue };
+        if f.needed {
+            continue;
+        }
+        f.needed = true;
+        refs(&f.node, &mut stack);
+    }
+}
+
 struct Ctx<'a> {
     pack: &'a Pack,
     schema: &'a Schema,
@@ -580,21 +624,28 @@ impl Ctx<'_> {
                     "max" => (Func::Max, None),
                     "tiered" => (Func::Tiered, Some(3)),
                     "budget_tiered" => (Func::BudgetTiered, Some(3)),
+                    "if_present" => (Func::IfPresent, Some(1)),
+                    "error" => (Func::Error, Some(1)),
                     other => {
                         return Err(format!(
-                            "`{other}(...)` is not a function here (round_even, min, max, tiered, budget_tiered)"
+                            "`{other}(...)` is not a function here (round_even, min, max, tiered, budget_tiered, if_present, error)"
                         ));
                     }
                 };
                 if arity.is_some_and(|n| n != args.len()) || args.is_empty() {
                     return Err(format!("`{f}` takes {} arguments", arity.unwrap_or(1)));
                 }
-                Node::Call(
-                    func,
-                    args.iter()
-                        .map(|x| self.node(x))
-                        .collect::<std::result::Result<_, _>>()?,
-                )
+                let args: Vec<Node> = args
+                    .iter()
+                    .map(|x| self.node(x))
+                    .collect::<std::result::Result<_, _>>()?;
+                match (func, args.first()) {
+                    (Func::IfPresent, Some(Node::Table(..))) | (Func::Error, Some(Node::Text(_))) => {}
+                    (Func::IfPresent, _) => return Err("`if_present` takes a table lookup, `table[key]`".into()),
+                    (Func::Error, _) => return Err("`error` takes a text in quotes".into()),
+                    _ => {}
+                }
+                Node::Call(func, args)
             }
             Ast::List(xs) => Node::List(xs.iter().map(|x| self.node(x)).collect::<std::result::Result<_, _>>()?),
             Ast::Neg(x) => Node::Neg(Box::new(self.node(x)?)),
@@ -676,7 +727,17 @@ impl Formulas {
                     v
                 }
                 None => {
-                    let v = run.eval(&f.node, f).map_err(|Fail(e)| e)?;
+                    let v = match run.eval(&f.node, f) {
+                        Ok(v) => v,
+                        Err(Fail(e)) if !f.needed => {
+                            run.rec.event(|| Event::Note {
+                                text: format!("{} is left out (the total does not use it): {}", f.name, e.message),
+                            });
+                            run.values.push(Val::Undefined(Arc::from(e.message.as_str())));
+                            continue;
+                        }
+                        Err(Fail(e)) => return Err(e),
+                    };
                     if !run.rec.missing.is_empty() {
                         // Report every missing figure at once, not the first
                         // failed arithmetic on it.
@@ -706,7 +767,7 @@ impl Formulas {
             return Ok(Evaluated { as_of, total: None });
         }
         let total = match set.total.and_then(|t| values.get(t)) {
-            Some(Val::Num(n)) => Some(round_money(*n)),
+            Some(Val::Num(n)) => Some(round_money(settle(*n))),
             Some(other) => {
                 return Err(Error::pack(
                     "ratebook::rule::bad_value",
@@ -775,6 +836,7 @@ fn show(v: &Val) -> String {
     match v {
         Val::Num(n) => n.normalize().to_string(),
         Val::Text(t) => format!("\"{t}\""),
+        Val::Undefined(why) => format!("(not defined: {why})"),
         Val::List(xs) => format!(
             "[{}]",
             xs.iter()
@@ -796,6 +858,22 @@ impl Run<'_> {
         )
     }
 
+    /// A table key: the keys' values as text, joined with `|`.
+    fn key(&mut self, keys: &[Node], f: &Formula) -> std::result::Result<String, Fail> {
+        let mut key = String::new();
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 {
+                key.push('|');
+            }
+            match self.eval(k, f)? {
+                Val::Num(d) => key.push_str(&r_text(d)),
+                Val::Text(t) => key.push_str(&t),
+                Val::List(_) | Val::Undefined(_) => return Err(self.fail(f, "a table key is a list".into())),
+            }
+        }
+        Ok(key)
+    }
+
     fn num(&mut self, n: &Node, f: &Formula) -> std::result::Result<Decimal, Fail> {
         match self.eval(n, f)? {
             Val::Num(d) => Ok(d),
@@ -815,7 +893,13 @@ impl Run<'_> {
         Ok(match n {
             Node::Num(d) => Val::Num(*d),
             Node::Text(t) => Val::Text(t.clone()),
-            Node::Formula(i) => self.values.get(*i).cloned().unwrap_or(Val::Num(Decimal::ZERO)),
+            Node::Formula(i) => match self.values.get(*i) {
+                Some(Val::Undefined(why)) => {
+                    return Err(self.fail(f, format!("it uses a value that is not defined: {why}")));
+                }
+                Some(v) => v.clone(),
+                None => Val::Num(Decimal::ZERO),
+            },
             Node::Input(id, name) => {
                 let fact = self.facts.get(*id);
                 if !fact.is_present() {
@@ -840,17 +924,7 @@ impl Run<'_> {
                 None => Val::Num(Decimal::ZERO),
             },
             Node::Table(p, keys) => {
-                let mut key = String::new();
-                for (i, k) in keys.iter().enumerate() {
-                    if i > 0 {
-                        key.push('|');
-                    }
-                    match self.eval(k, f)? {
-                        Val::Num(d) => key.push_str(&r_text(d)),
-                        Val::Text(t) => key.push_str(&t),
-                        Val::List(_) => return Err(self.fail(f, "a table key is a list".into())),
-                    }
-                }
+                let key = self.key(keys, f)?;
                 let Some(param) = self.store.get(*p) else {
                     return Ok(Val::Num(Decimal::ZERO));
                 };
@@ -907,12 +981,37 @@ impl Run<'_> {
 
     fn call(&mut self, func: Func, args: &[Node], f: &Formula) -> std::result::Result<Val, Fail> {
         Ok(match func {
+            Func::IfPresent => match args.first() {
+                Some(table @ Node::Table(p, keys)) => {
+                    let key = self.key(keys, f)?;
+                    let has = self.store.get(*p).is_some_and(|param| param.key_index(&key).is_some());
+                    if has {
+                        self.eval(table, f)?
+                    } else {
+                        Val::List(Vec::new())
+                    }
+                }
+                _ => Val::List(Vec::new()),
+            },
+            Func::Error => {
+                let why = match args.first() {
+                    Some(Node::Text(t)) => t.to_string(),
+                    _ => String::new(),
+                };
+                return Err(Fail(
+                    Error::pack(
+                        "ratebook::rule::undefined",
+                        format!("{}: `{}` is not defined: {why}", self.case, f.name),
+                    )
+                    .at(Location::file(self.case.to_string())),
+                ));
+            }
             Func::RoundEven => {
                 let x = match args.first() {
                     Some(a) => self.num(a, f)?,
                     None => Decimal::ZERO,
                 };
-                Val::Num(x.round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven))
+                Val::Num(settle(x).round_dp_with_strategy(0, RoundingStrategy::MidpointNearestEven))
             }
             Func::Min | Func::Max => {
                 let mut best: Option<Decimal> = None;
@@ -1000,6 +1099,13 @@ fn fill_tiers(q: Decimal, starts: &[Decimal], gap: Decimal) -> Vec<Decimal> {
         out.push(x);
     }
     out
+}
+
+/// A value settled to 20 decimal places before it is rounded: a quotient
+/// such as 1/1200 carries 28 digits, so 9000 x (1/1200) is
+/// 7.4999...97 rather than 7.5; settling first rounds the exact 7.5.
+fn settle(x: Decimal) -> Decimal {
+    x.round_dp_with_strategy(20, RoundingStrategy::MidpointNearestEven)
 }
 
 fn power(x: Decimal, y: Decimal) -> Option<Decimal> {

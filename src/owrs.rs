@@ -253,9 +253,20 @@ impl Ctx<'_> {
 }
 
 /// How a tier list's words are read.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, PartialEq)]
 enum TierUse {
-    Budget { budget: &'static str },
+    /// Budget tiers: the budget, and the fields the words `indoor` and
+    /// `outdoor` read.
+    Budget {
+        budget: String,
+        indoor: String,
+        outdoor: String,
+    },
+}
+
+/// The formula for a field that cannot be imported: using it fails, saying why.
+fn undefined(why: &str) -> String {
+    format!("error({})", yq(&why.replace('"', "'")))
 }
 
 /// Imports an OWRS file. `name` is how the file is named in sources.
@@ -334,10 +345,9 @@ pub fn import(name: &str, text: &str) -> crate::error::Result<Imported> {
         };
         let out = import_class(&mut ctx);
         let class_diags = std::mem::take(&mut ctx.diags);
-        let failed = class_diags.iter().any(|d| d.severity == "error");
         diagnostics.extend(class_diags);
         match out {
-            Some(out) if !failed => {
+            Some(out) => {
                 params.push_str(&class_params);
                 let _ = writeln!(sets, "    {}:", yq(class));
                 for f in &out.formulas {
@@ -466,23 +476,26 @@ fn import_class(ctx: &mut Ctx) -> Option<ClassOut> {
             continue;
         }
         let line = node.referenced.line() as usize;
-        let (starts, prices, budget) = match tier_fields(fname, &field_names) {
+        let (starts, prices, usage) = match tier_fields(fname, &field_names) {
             Some(t) => t,
             None => {
-                ctx.diag(line, fname, "error", format!("`{fname}: {kind}` needs tier starts and prices; the class has no `tier_starts`/`tier_prices` fields for it"));
+                let why = format!(
+                    "`{fname}: {kind}` needs tier starts and prices; the class has no `tier_starts`/`tier_prices` fields for it"
+                );
+                ctx.diag(line, fname, "error", why.clone());
+                charge_exprs.insert(fname.clone(), undefined(&why));
                 continue;
             }
         };
         if kind == "Budget" {
-            tier_use.insert(starts.clone(), TierUse::Budget { budget });
-            if !field_names.contains(budget) && !COLUMNS.iter().any(|(c, _)| *c == budget) {
-                ctx.diag(
-                    line,
-                    fname,
-                    "error",
-                    format!("`{fname}: Budget` needs a `{budget}` field or data column"),
-                );
+            let TierUse::Budget { budget, .. } = &usage;
+            if !field_names.contains(budget) {
+                let why = format!("`{fname}: Budget` needs a `{budget}` field");
+                ctx.diag(line, fname, "error", why.clone());
+                charge_exprs.insert(fname.clone(), undefined(&why));
+                continue;
             }
+            tier_use.insert(starts.clone(), usage);
         }
         let func = if kind == "Tiered" { "tiered" } else { "budget_tiered" };
         charge_exprs.insert(
@@ -502,9 +515,9 @@ fn import_class(ctx: &mut Ctx) -> Option<ClassOut> {
             }
             Node::Map(m) if m.len() >= 2 => {
                 let items: Vec<Spanned<Node>> = m.iter().map(|(_, v)| v.clone()).collect();
-                tier_list(ctx, fname, &items, line, tier_use.get(fname).copied())
+                tier_list(ctx, fname, &items, line, tier_use.get(fname))
             }
-            Node::Seq(items) if items.len() >= 2 => tier_list(ctx, fname, items, line, tier_use.get(fname).copied()),
+            Node::Seq(items) if items.len() >= 2 => tier_list(ctx, fname, items, line, tier_use.get(fname)),
             Node::Seq(items) => match items.first().map(|i| &i.value) {
                 Some(Node::Num(n)) => Some(scalar(ctx, fname, *n, line)),
                 Some(Node::Str(s)) => formula(ctx, fname, s, line),
@@ -544,9 +557,20 @@ fn import_class(ctx: &mut Ctx) -> Option<ClassOut> {
                 None
             }
         };
-        let Some(expr) = expr else { continue };
+        let expr = match expr {
+            Some(e) => e,
+            None => {
+                let why = ctx
+                    .diags
+                    .iter()
+                    .rev()
+                    .find(|d| d.field.as_deref() == Some(fname.as_str()))
+                    .map_or_else(|| "the field could not be imported".to_string(), |d| d.message.clone());
+                undefined(&why)
+            }
+        };
         // Names a formula uses that are not fields are data columns (inputs).
-        match names_in(&expr) {
+        let expr = match names_in(&expr) {
             Ok(names) => {
                 for n in names {
                     if !field_names.contains(&n) && !n.contains('.') {
@@ -554,12 +578,14 @@ fn import_class(ctx: &mut Ctx) -> Option<ClassOut> {
                         out.inputs.entry(n).or_insert(t);
                     }
                 }
+                expr
             }
             Err(m) => {
-                ctx.diag(line, fname, "error", format!("`{expr}` is not a formula: {m}"));
-                continue;
+                let why = format!("`{expr}` is not a formula: {m}");
+                ctx.diag(line, fname, "error", why.clone());
+                undefined(&why)
             }
-        }
+        };
         if let Some((_, t)) = COLUMNS.iter().find(|(c, _)| c == fname) {
             out.inputs.entry(fname.clone()).or_insert(t);
         }
@@ -580,6 +606,36 @@ fn import_class(ctx: &mut Ctx) -> Option<ClassOut> {
         f.push_str(" }\n");
         out.formulas.push(f);
     }
+    // The dialect's suffixed names where a formula uses the plain one
+    // (`indoor` for `indoor_commodity`).
+    let aliases: Vec<(String, String)> = out
+        .inputs
+        .keys()
+        .filter(|n| !COLUMNS.iter().any(|(c, _)| c == n))
+        .filter_map(|n| {
+            ["commodity", "drought", "sewer"]
+                .iter()
+                .map(|s| format!("{n}_{s}"))
+                .find(|full| field_names.contains(full))
+                .map(|full| (n.clone(), full))
+        })
+        .collect();
+    for (short, full) in aliases {
+        out.inputs.remove(&short);
+        let line = ctx.field(&full).map_or(0, |n| n.referenced.line() as usize);
+        ctx.diag(
+            line,
+            &short,
+            "warning",
+            format!("`{short}` is not defined in the class; it is read as `{full}`"),
+        );
+        out.formulas.push(format!(
+            "      - {{ name: {}, expr: {}, source: {} }}\n",
+            yq(&clean(&short)),
+            yq(&clean(&full)),
+            yq(&format!("alias of {full}, line {line}"))
+        ));
+    }
     Some(out)
 }
 
@@ -594,28 +650,46 @@ fn label(field: &str) -> String {
 
 /// The tier starts, prices and budget fields a `Tiered`/`Budget` field
 /// reads: RateParser's fixed names, or the newer dialect's suffixed ones.
-fn tier_fields(field: &str, names: &BTreeSet<String>) -> Option<(String, String, &'static str)> {
+fn tier_fields(field: &str, names: &BTreeSet<String>) -> Option<(String, String, TierUse)> {
     let (classic, budget): (Option<(&str, &str)>, &'static str) = match field {
         "commodity_charge" => (Some(("tier_starts", "tier_prices")), "budget"),
         "sewer_charge" => (Some(("sewer_tier_starts", "sewer_tier_prices")), "sewer_budget"),
         _ => (None, "budget"),
     };
+    // The budget and the indoor and outdoor parts, by RateParser's names
+    // or the dialect's (`budget_commodity`, `indoor_commodity`).
+    let words: Vec<String> = field
+        .split('_')
+        .filter(|w| !matches!(*w, "variable" | "charge" | "surcharge" | ""))
+        .map(str::to_lowercase)
+        .collect();
+    let pick = |base: &str| {
+        if names.contains(base) {
+            return base.to_string();
+        }
+        words
+            .iter()
+            .map(|w| format!("{base}_{w}"))
+            .find(|n| names.contains(n))
+            .unwrap_or_else(|| base.to_string())
+    };
+    let usage = TierUse::Budget {
+        budget: pick(budget),
+        indoor: pick("indoor"),
+        outdoor: pick("outdoor"),
+    };
     if let Some((s, p)) = classic
         && names.contains(s)
         && names.contains(p)
     {
-        return Some((s.into(), p.into(), budget));
+        return Some((s.into(), p.into(), usage));
     }
-    let words: Vec<&str> = field
-        .split('_')
-        .filter(|w| !matches!(*w, "variable" | "charge" | "surcharge" | ""))
-        .collect();
     let mut suffixes = vec![field.to_string()];
-    suffixes.extend(words.iter().map(|w| w.to_lowercase()));
+    suffixes.extend(words.iter().cloned());
     for s in suffixes {
         let (ts, tp) = (format!("tier_starts_{s}"), format!("tier_prices_{s}"));
         if names.contains(&ts) && names.contains(&tp) {
-            return Some((ts, tp, budget));
+            return Some((ts, tp, usage));
         }
     }
     None
@@ -677,7 +751,7 @@ fn tier_list(
     field: &str,
     items: &[Spanned<Node>],
     line: usize,
-    usage: Option<TierUse>,
+    usage: Option<&TierUse>,
 ) -> Option<String> {
     let mut parts = Vec::new();
     for (i, item) in items.iter().enumerate() {
@@ -699,9 +773,15 @@ fn tier_list(
         };
         let w = word.trim();
         match usage {
-            Some(TierUse::Budget { budget }) => {
-                if w.eq_ignore_ascii_case("indoor") || w.eq_ignore_ascii_case("outdoor") {
-                    parts.push(format!("round_even({})", w.to_lowercase()));
+            Some(TierUse::Budget {
+                budget,
+                indoor,
+                outdoor,
+            }) => {
+                if w.eq_ignore_ascii_case("indoor") {
+                    parts.push(format!("round_even({})", clean(indoor)));
+                } else if w.eq_ignore_ascii_case("outdoor") {
+                    parts.push(format!("round_even({})", clean(outdoor)));
                 } else if w.contains('%') {
                     let digits: String = w.chars().filter(|c| c.is_ascii_digit() || *c == '.').collect();
                     let Ok(pct) = Decimal::from_str(&digits) else {
@@ -807,31 +887,21 @@ fn map_field(
         // A `*budget*` map is not rounded (RateParser rounds formulas only).
         return Some(call);
     }
+    // Tier lists by key: one table per tier position. Keys with fewer
+    // tiers than others (RateParser gives such rows no bill) are left out
+    // of the later positions' tables, so each key gets its own list.
     let mut columns: Vec<Vec<(String, Decimal)>> = Vec::new();
-    let mut width = None;
+    let mut shortest = usize::MAX;
     for (k, v) in values {
-        let Node::Seq(items) = &v.value else {
-            ctx.diag(
-                v.referenced.line() as usize,
-                field,
-                "error",
-                format!("`{k}` is not a tier list like the first value"),
-            );
-            return None;
+        let single;
+        let items: &[Spanned<Node>] = match &v.value {
+            Node::Seq(items) => items,
+            _ => {
+                single = [v.clone()];
+                &single
+            }
         };
-        if *width.get_or_insert(items.len()) != items.len() {
-            ctx.diag(
-                v.referenced.line() as usize,
-                field,
-                "error",
-                format!(
-                    "`{k}` has {} tiers where the first value has {}",
-                    items.len(),
-                    width.unwrap_or(0)
-                ),
-            );
-            return None;
-        }
+        shortest = shortest.min(items.len());
         for (i, item) in items.iter().enumerate() {
             let Some(n) = num_of(&item.value) else {
                 ctx.diag(
@@ -850,11 +920,24 @@ fn map_field(
             }
         }
     }
+    if shortest < columns.len() {
+        ctx.diag(
+            line,
+            field,
+            "warning",
+            format!("the tier lists differ in length by key ({shortest} to {}); RateParser gives rows with the shorter lists no bill, this import bills them with their own tiers", columns.len()),
+        );
+    }
     let mut parts = Vec::new();
     for (i, keys) in columns.iter().enumerate() {
         let name = format!("{p}.{}", i + 1);
         ctx.table_param(&name, keys, &format!("{field}[{}]", i + 1), &on, line);
-        parts.push(format!("{name}[{key_args}]"));
+        if i < shortest {
+            parts.push(format!("{name}[{key_args}]"));
+        } else {
+            parts.push(format!("if_present({name}[{key_args}])"));
+        }
     }
+
     Some(format!("[{}]", parts.join(", ")))
 }
