@@ -28,11 +28,13 @@ pub struct BatchOptions {
     pub csv_lines: Option<Vec<String>>,
 }
 
-/// The line columns of CSV output: a declarative decision's charges.
+/// The line columns of CSV output: a declarative decision's charges, or a
+/// formula decision's line formulas.
 pub fn csv_columns(engine: &Engine, decision: &str) -> std::result::Result<Vec<String>, Error> {
     engine
         .declarative(decision)
         .map(|d| d.charges.iter().map(|c| c.id.to_string()).collect())
+        .or_else(|| engine.formulas(decision).map(|f| f.line_names()))
         .ok_or_else(|| {
             Error::input(
                 "ratebook::batch::csv_needs_charges",
@@ -71,27 +73,39 @@ pub struct Summary {
 /// One input row: its number (1-based, counting the CSV header as row 1),
 /// its `id` if the input names rows, and the case or why it could not be
 /// read.
-type Row = (usize, Option<String>, std::result::Result<Case, Box<Error>>);
+pub type Row = (usize, Option<String>, std::result::Result<Case, Box<Error>>);
+
+/// A row as read, before it becomes a case: rows are read in order on one
+/// thread and turned into cases (or facts) on the workers.
+pub struct RawRow {
+    row: usize,
+    raw: Raw,
+}
+
+enum Raw {
+    Line(Vec<u8>),
+    Record(csv::ByteRecord),
+    Bad(Box<Error>),
+}
+
+/// How raw rows become cases: the input's name, its CSV header and column map.
+pub struct Source {
+    name: String,
+    headers: Vec<String>,
+    /// With a column map (`Rows::with_columns`), how to read a record.
+    plan: Option<ColumnPlan>,
+}
 
 /// Reads rows: JSON Lines (one case per line) when the first non-blank
 /// byte is `{`, otherwise CSV with dotted case paths as headers.
 pub struct Rows<R: BufRead> {
-    name: String,
+    source: Source,
     inner: Inner<R>,
 }
 
 enum Inner<R: BufRead> {
-    Lines {
-        reader: R,
-        line: usize,
-    },
-    Csv {
-        reader: csv::Reader<R>,
-        headers: Vec<String>,
-        row: usize,
-        /// With a column map (`Rows::with_columns`), how to read a record.
-        plan: Option<ColumnPlan>,
-    },
+    Lines { reader: R, line: usize },
+    Csv { reader: csv::Reader<R>, row: usize },
     Done,
 }
 
@@ -109,12 +123,13 @@ impl<R: BufRead> Rows<R> {
                 }
             }
         };
+        let mut headers = Vec::new();
         let inner = match first {
             None => Inner::Done,
             Some(b'{') => Inner::Lines { reader, line: 0 },
             Some(_) => {
                 let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-                let headers = csv
+                headers = csv
                     .headers()
                     .map_err(|e| {
                         Error::input("ratebook::batch::bad_header", format!("{name}: the CSV header: {e}"))
@@ -123,118 +138,279 @@ impl<R: BufRead> Rows<R> {
                     .iter()
                     .map(str::to_string)
                     .collect();
-                Inner::Csv {
-                    reader: csv,
-                    headers,
-                    row: 1,
-                    plan: None,
-                }
+                Inner::Csv { reader: csv, row: 1 }
             }
         };
         Ok(Rows {
-            name: name.to_string(),
+            source: Source {
+                name: name.to_string(),
+                headers,
+                plan: None,
+            },
             inner,
         })
     }
-}
 
-impl<R: BufRead> Rows<R> {
     /// Reads the CSV's records through a column map.
     pub fn with_columns(mut self, columns: &Columns) -> std::result::Result<Rows<R>, Error> {
-        match &mut self.inner {
-            Inner::Csv { headers, plan, .. } => *plan = Some(columns.plan(&self.name, headers)?),
+        match &self.inner {
+            Inner::Csv { .. } => self.source.plan = Some(columns.plan(&self.source.name, &self.source.headers)?),
             Inner::Lines { .. } => {
                 return Err(Error::input(
                     "ratebook::batch::bad_columns",
-                    format!("{}: a column map reads CSV; this is JSON Lines", self.name),
+                    format!("{}: a column map reads CSV; this is JSON Lines", self.source.name),
                 ));
             }
             Inner::Done => {}
         }
         Ok(self)
     }
+
+    /// How this input's raw rows become cases.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The rows as read, and how they become cases: reading stays in
+    /// order on one thread while the workers make cases.
+    pub fn split(self) -> (Source, RawRows<R>) {
+        let name = self.source.name.clone();
+        (
+            self.source,
+            RawRows {
+                name,
+                inner: self.inner,
+            },
+        )
+    }
+}
+
+/// Rows as read, in order (see `Rows::split`).
+pub struct RawRows<R: BufRead> {
+    name: String,
+    inner: Inner<R>,
+}
+
+impl<R: BufRead> Iterator for RawRows<R> {
+    type Item = RawRow;
+
+    fn next(&mut self) -> Option<RawRow> {
+        self.inner.next_raw(&self.name)
+    }
+}
+
+impl<R: BufRead> Inner<R> {
+    /// The next row as read (in order), or `None` at the end.
+    fn next_raw(&mut self, name: &str) -> Option<RawRow> {
+        match self {
+            Inner::Done => None,
+            Inner::Lines { reader, line } => loop {
+                let mut buf = Vec::new();
+                *line += 1;
+                let row = *line;
+                match reader.read_until(b'\n', &mut buf) {
+                    Ok(0) => {
+                        *self = Inner::Done;
+                        return None;
+                    }
+                    Ok(_) if buf.iter().all(u8::is_ascii_whitespace) => continue,
+                    Ok(_) => {
+                        return Some(RawRow {
+                            row,
+                            raw: Raw::Line(buf),
+                        });
+                    }
+                    Err(e) => {
+                        *self = Inner::Done;
+                        let raw = Raw::Bad(bad_row(name, row, "ratebook::io", e.to_string()));
+                        return Some(RawRow { row, raw });
+                    }
+                }
+            },
+            Inner::Csv { reader, row } => {
+                let mut rec = csv::ByteRecord::new();
+                *row += 1;
+                let at = *row;
+                match reader.read_byte_record(&mut rec) {
+                    Ok(false) => {
+                        *self = Inner::Done;
+                        None
+                    }
+                    Ok(true) => Some(RawRow {
+                        row: at,
+                        raw: Raw::Record(rec),
+                    }),
+                    Err(e) => Some(RawRow {
+                        row: at,
+                        raw: Raw::Bad(bad_row(name, at, "ratebook::batch::bad_row", e.to_string())),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+fn bad_row(name: &str, row: usize, code: &'static str, m: String) -> Box<Error> {
+    Box::new(Error::input(code, format!("{name}: row {row}: {m}")).at(Location::at(name, row as u64, 1)))
 }
 
 impl<R: BufRead> Iterator for Rows<R> {
     type Item = Row;
 
     fn next(&mut self) -> Option<Row> {
+        let raw = self.inner.next_raw(&self.source.name)?;
+        Some(self.source.row(raw))
+    }
+}
+
+/// How a CSV's columns are read straight into facts for one decision: each
+/// column's field (or the row `id`) and, for a coded column, its values.
+pub struct Direct<'a> {
+    schema: &'a crate::case::Schema,
+    columns: Vec<(usize, Option<crate::case::FieldId>, Option<&'a CellValues>)>,
+}
+
+impl Source {
+    /// A raw row as a case: its number, `id` and case (or why not).
+    pub fn row(&self, r: RawRow) -> Row {
         let name = &self.name;
-        let bad = |row: usize, code: &'static str, m: String| {
-            Box::new(Error::input(code, format!("{name}: row {row}: {m}")).at(Location::at(name, row as u64, 1)))
-        };
-        match &mut self.inner {
-            Inner::Done => None,
-            Inner::Lines { reader, line } => loop {
-                let mut buf = Vec::new();
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) => {
-                        self.inner = Inner::Done;
-                        return None;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        *line += 1;
-                        let row = *line;
-                        self.inner = Inner::Done;
-                        return Some((row, None, Err(bad(row, "ratebook::io", e.to_string()))));
-                    }
-                }
-                *line += 1;
-                let row = *line;
-                if buf.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
+        let at = r.row;
+        match r.raw {
+            Raw::Bad(e) => (at, None, Err(e)),
+            Raw::Line(buf) => {
                 let Ok(text) = std::str::from_utf8(&buf) else {
-                    return Some((
-                        row,
-                        None,
-                        Err(bad(
-                            row,
-                            "ratebook::case::not_utf8",
-                            "the line is not UTF-8 text".into(),
-                        )),
-                    ));
-                };
-                let case_name = format!("{name} row {row}");
-                return Some((row, None, Case::parse(&case_name, text).map_err(Box::new)));
-            },
-            Inner::Csv {
-                reader,
-                headers,
-                row,
-                plan,
-            } => {
-                let mut rec = csv::ByteRecord::new();
-                *row += 1;
-                let at = *row;
-                match reader.read_byte_record(&mut rec) {
-                    Ok(false) => {
-                        self.inner = Inner::Done;
-                        None
-                    }
-                    Ok(true) if rec.len() != headers.len() => Some((
+                    let e = bad_row(
+                        name,
                         at,
-                        row_id(headers, &rec),
-                        Err(bad(
-                            at,
-                            "ratebook::batch::bad_row",
-                            format!("{} fields, the header has {}", rec.len(), headers.len()),
-                        )),
-                    )),
-                    Ok(true) => {
-                        let case_name = format!("{name} row {at}");
-                        let (id, case) = match plan {
-                            Some(plan) => mapped_case(&case_name, headers, plan, &rec),
-                            None => (row_id(headers, &rec), csv_case(&case_name, headers, &rec)),
-                        };
-                        Some((at, id, case.map_err(|m| bad(at, "ratebook::batch::bad_row", m))))
-                    }
-                    Err(e) => Some((at, None, Err(bad(at, "ratebook::batch::bad_row", e.to_string())))),
+                        "ratebook::case::not_utf8",
+                        "the line is not UTF-8 text".into(),
+                    );
+                    return (at, None, Err(e));
+                };
+                (
+                    at,
+                    None,
+                    Case::parse(&format!("{name} row {at}"), text).map_err(Box::new),
+                )
+            }
+            Raw::Record(rec) => {
+                let id = || row_id(&self.headers, &rec);
+                if let Some(e) = self.width_error(at, &rec) {
+                    return (at, id(), Err(e));
                 }
+                let case_name = format!("{name} row {at}");
+                let (id, case) = match &self.plan {
+                    Some(plan) => mapped_case(&case_name, &self.headers, plan, &rec),
+                    None => (id(), csv_case(&case_name, &self.headers, &rec)),
+                };
+                (
+                    at,
+                    id,
+                    case.map_err(|m| bad_row(name, at, "ratebook::batch::bad_row", m)),
+                )
             }
         }
     }
+
+    fn width_error(&self, at: usize, rec: &csv::ByteRecord) -> Option<Box<Error>> {
+        (rec.len() != self.headers.len()).then(|| {
+            bad_row(
+                &self.name,
+                at,
+                "ratebook::batch::bad_row",
+                format!("{} fields, the header has {}", rec.len(), self.headers.len()),
+            )
+        })
+    }
+
+    /// Reading this CSV's records straight into facts for `schema`: when
+    /// every column (or column-map path) is one of its fields or `id`.
+    pub fn direct<'a>(&'a self, schema: &'a crate::case::Schema) -> Option<Direct<'a>> {
+        if self.headers.is_empty() {
+            return None;
+        }
+        let columns = match &self.plan {
+            Some(plan) => plan
+                .iter()
+                .map(|(path, i, values)| match path.as_str() {
+                    "id" => Some((*i, None, None)),
+                    p => schema.field(p).map(|f| (*i, Some(f), values.as_ref())),
+                })
+                .collect::<Option<Vec<_>>>()?,
+            None => self
+                .headers
+                .iter()
+                .enumerate()
+                .map(|(i, h)| match h.as_str() {
+                    "id" => Some((i, None, None)),
+                    p => schema.field(p).map(|f| (i, Some(f), None)),
+                })
+                .collect::<Option<Vec<_>>>()?,
+        };
+        Some(Direct { schema, columns })
+    }
+
+    /// A raw CSV row read straight into facts (`None` for a JSON line,
+    /// which becomes a case): its number, `id` and facts (or why not).
+    pub fn facts(&self, direct: &Direct, r: &RawRow) -> Option<FactsRow> {
+        let Raw::Record(rec) = &r.raw else {
+            return None;
+        };
+        let at = r.row;
+        let mut id = None;
+        let bad = |id, m: String| Some((at, id, Err(bad_row(&self.name, at, "ratebook::batch::bad_row", m))));
+        if let Some(e) = self.width_error(at, rec) {
+            return Some((at, row_id(&self.headers, rec), Err(e)));
+        }
+        let mut values: smallvec::SmallVec<[Option<Value>; 16]> =
+            smallvec::smallvec![None; direct.schema.ids().count()];
+        for (i, field, coded) in &direct.columns {
+            let column = self.headers.get(*i).map_or("", String::as_str);
+            let Some(cell) = rec.get(*i) else { continue };
+            let Ok(cell) = std::str::from_utf8(cell) else {
+                return bad(id, format!("column `{column}` is not UTF-8 text"));
+            };
+            let cell = cell.trim();
+            let Some(field) = field else {
+                id = (!cell.is_empty()).then(|| cell.to_string());
+                continue;
+            };
+            let value = match coded {
+                Some(values) => match values.get(cell) {
+                    Some(v) => v.clone(),
+                    None => return bad(id, unmapped(column, cell, direct.schema.path(*field), values)),
+                },
+                None if cell.is_empty() => continue,
+                None => match cell_value(column, cell) {
+                    Ok(v) => v,
+                    Err(m) => return bad(id, m),
+                },
+            };
+            if let Some(slot) = values.get_mut(field.0) {
+                *slot = Some(value);
+            }
+        }
+        let facts = direct
+            .schema
+            .check_fields(&format!("{} row {at}", self.name), &values)
+            .map_err(Box::new);
+        Some((at, id, facts))
+    }
+}
+
+/// A row read into facts: number, `id`, facts or why not.
+pub type FactsRow = (
+    usize,
+    Option<String>,
+    std::result::Result<crate::case::Facts, Box<Error>>,
+);
+
+fn unmapped(column: &str, cell: &str, path: &str, values: &CellValues) -> String {
+    let known: Vec<String> = values.keys().map(|k| format!("`{k}`")).collect();
+    format!(
+        "column `{column}` holds `{cell}`, which the column map does not give a value for `{path}` (it knows {})",
+        known.join(", ")
+    )
 }
 
 /// How the columns of a CSV that is not laid out as cases (a billing
@@ -364,16 +540,7 @@ fn mapped_case(
         let value = match values {
             Some(values) => match values.get(cell) {
                 Some(v) => v.clone(),
-                None => {
-                    let known: Vec<String> = values.keys().map(|k| format!("`{k}`")).collect();
-                    return (
-                        id,
-                        Err(format!(
-                            "column `{column}` holds `{cell}`, which the column map does not give a value for `{path}` (it knows {})",
-                            known.join(", ")
-                        )),
-                    );
-                }
+                None => return (id, Err(unmapped(column, cell, path, values))),
             },
             None if cell.is_empty() => continue,
             None => match cell_value(column, cell) {
@@ -409,19 +576,61 @@ fn csv_case(name: &str, headers: &[String], rec: &csv::ByteRecord) -> std::resul
     Ok(Case::from_value(name, root))
 }
 
-/// One output line for a row: the determination as compact JSON, or an
-/// error record `{"row": N, "error": {...}}`.
-fn decide_row(engine: &Engine, opts: &BatchOptions, (row, id, case): Row) -> (bool, String) {
+/// One output line for a row. For CSV output, when the columns are the
+/// decision's fields, a record is read straight into facts; otherwise the
+/// row becomes a case first (the same checks either way).
+fn decide_raw(
+    engine: &Engine,
+    opts: &BatchOptions,
+    source: &Source,
+    direct: Option<&Direct>,
+    raw: RawRow,
+) -> (bool, String) {
     let options = Options {
         as_of: opts.as_of,
         trace: opts.trace,
     };
+    if let Some(direct) = direct
+        && let Some((row, id, facts)) = source.facts(direct, &raw)
+    {
+        let result = facts.map_err(|e| *e).and_then(|f| {
+            let case_name = format!("{} row {row}", source.name);
+            engine
+                .decide_facts(&opts.decision, &case_name, &f, &options)
+                .unwrap_or_else(|| {
+                    engine.check_decision_name(&opts.decision).and(Err(Error::input(
+                        "ratebook::batch::no_facts",
+                        format!(
+                            "`{}` is decided by a script, which reads the case itself",
+                            opts.decision
+                        ),
+                    )))
+                })
+        });
+        return output_line(opts, row, id, result);
+    }
+    let (row, id, case) = source.row(raw);
     let result = case
         .map_err(|e| *e)
         .and_then(|c| engine.decide(&opts.decision, &c, &options));
+    output_line(opts, row, id, result)
+}
+
+/// The output line for a row's result: a CSV row, the determination as
+/// compact JSON, or an error record `{"row": N, "error": {...}}`.
+fn output_line(
+    opts: &BatchOptions,
+    row: usize,
+    id: Option<String>,
+    result: std::result::Result<crate::determination::Determination, Error>,
+) -> (bool, String) {
     if let Some(lines) = &opts.csv_lines {
-        let mut cells = vec![row.to_string()];
         let ok = result.is_ok();
+        let mut out = row.to_string();
+        let mut cell = |text: &str| {
+            out.push(',');
+            out.push_str(&csv_cell(text));
+        };
         match result {
             Ok(det) => {
                 let id = id.or_else(|| {
@@ -430,33 +639,25 @@ fn decide_row(engine: &Engine, opts: &BatchOptions, (row, id, case): Row) -> (bo
                         .and_then(|v| v.as_str())
                         .map(str::to_string)
                 });
-                cells.push(csv_cell(&id.unwrap_or_default()));
-                cells.push(csv_cell(&det.outcome));
+                cell(&id.unwrap_or_default());
+                cell(&det.outcome);
                 for l in lines {
-                    let amounts: Vec<_> = det
-                        .lines
-                        .iter()
-                        .filter(|x| &**x.id() == l.as_str())
-                        .map(|x| x.amount)
-                        .collect();
-                    cells.push(if amounts.is_empty() {
-                        String::new()
-                    } else {
-                        crate::money::money_text(amounts.into_iter().sum())
-                    });
+                    cell(&line_cell(&det, l));
                 }
-                cells.push(det.total.map(crate::money::money_text).unwrap_or_default());
-                cells.push(String::new());
+                cell(&det.total.map(crate::money::money_text).unwrap_or_default());
+                cell("");
             }
             Err(e) => {
-                cells.push(csv_cell(&id.unwrap_or_default()));
-                cells.push(String::new());
-                cells.extend(lines.iter().map(|_| String::new()));
-                cells.push(String::new());
-                cells.push(csv_cell(&format!("{}: {}", e.code, e.message)));
+                cell(&id.unwrap_or_default());
+                cell("");
+                for _ in lines {
+                    cell("");
+                }
+                cell("");
+                cell(&format!("{}: {}", e.code, e.message));
             }
         }
-        return (ok, cells.join(","));
+        return (ok, out);
     }
     match result {
         Ok(det) => (true, serde_json::to_string(&det).unwrap_or_default()),
@@ -482,11 +683,19 @@ pub fn run<R: BufRead>(
     opts: &BatchOptions,
     progress: &dyn Fn(usize),
 ) -> std::io::Result<Summary> {
+    let (source, raw) = rows.split();
+    let direct = match (&opts.csv_lines, engine.schema(&opts.decision)) {
+        (Some(_), Some(schema)) => source.direct(schema),
+        _ => None,
+    };
     let mut summary = Summary::default();
-    let mut rows = rows.peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<Row> = rows.by_ref().take(CHUNK).collect();
-        let lines: Vec<(bool, String)> = chunk.into_par_iter().map(|r| decide_row(engine, opts, r)).collect();
+    let mut raw = raw.peekable();
+    while raw.peek().is_some() {
+        let chunk: Vec<RawRow> = raw.by_ref().take(CHUNK).collect();
+        let lines: Vec<(bool, String)> = chunk
+            .into_par_iter()
+            .map(|r| decide_raw(engine, opts, &source, direct.as_ref(), r))
+            .collect();
         for (ok, line) in lines {
             summary.rows += 1;
             if ok {
@@ -501,4 +710,22 @@ pub fn run<R: BufRead>(
     }
     out.flush()?;
     Ok(summary)
+}
+
+/// A line's amount for a CSV cell: the sum of the charge's lines, or for a
+/// formula line its value rounded once (its tiers' lines are each rounded).
+fn line_cell(det: &crate::determination::Determination, line: &str) -> String {
+    if let Some(exact) = det
+        .outputs
+        .get(line)
+        .and_then(|v| v.as_str())
+        .and_then(crate::money::parse_decimal)
+    {
+        return crate::money::money_text(exact);
+    }
+    let mut lines = det.lines.iter().filter(|x| &**x.id() == line).peekable();
+    if lines.peek().is_none() {
+        return String::new();
+    }
+    crate::money::money_text(lines.map(|x| x.amount).sum())
 }

@@ -288,7 +288,7 @@ impl Node {
 }
 
 /// Checked facts, indexed by `FieldId`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Facts(smallvec::SmallVec<[Fact; 12]>);
 
 impl Facts {
@@ -431,6 +431,12 @@ impl Schema {
     pub fn check(&self, case: &Case) -> Result<Facts> {
         let mut problems: Vec<Problem> = Vec::new();
         let facts = self.check_map(&case.value, "", &mut problems);
+        self.report(&case.name, problems)?;
+        Ok(facts)
+    }
+
+    /// The error for the problems found in a case, if any.
+    fn report(&self, name: &str, mut problems: Vec<Problem>) -> Result<()> {
         if let Some(&(code, _, _)) = problems.first() {
             let more = problems.len().saturating_sub(MAX_PROBLEMS);
             problems.truncate(MAX_PROBLEMS);
@@ -438,9 +444,9 @@ impl Schema {
             if more > 0 {
                 message.push_str(&format!("; and {more} more problem(s)"));
             }
-            let mut err = Error::input(code, format!("{}: {message}", case.name));
+            let mut err = Error::input(code, format!("{}: {message}", name));
             for (_, path, _) in &problems {
-                err = err.at(Location::field(case.name.clone(), path.clone()));
+                err = err.at(Location::field(name.to_string(), path.clone()));
             }
             if let Some(h) = problems
                 .iter()
@@ -450,13 +456,12 @@ impl Schema {
             }
             return Err(err);
         }
-        Ok(facts)
+        Ok(())
     }
 
     /// Checks one map of fields (the case, or an item of a list) whose
     /// paths start with `prefix`; problems are collected, not returned.
     fn check_map(&self, value: &Value, prefix: &str, problems: &mut Vec<Problem>) -> Facts {
-        let mut facts = smallvec::SmallVec::with_capacity(self.fields.len());
         let mut unknown: Vec<Problem> = Vec::new();
         let mut found: smallvec::SmallVec<[Option<&Value>; 16]> = smallvec::smallvec![None; self.fields.len()];
         self.walk(
@@ -467,7 +472,31 @@ impl Schema {
             &mut found,
             &mut unknown,
         );
-        for (f, v) in self.fields.iter().zip(found) {
+        let facts = self.check_found(&found, prefix, problems);
+        problems.append(&mut unknown);
+        facts
+    }
+
+    /// Checks a case given as one value per field (by `FieldId`): a CSV
+    /// row whose columns are field paths. The same checks and messages as
+    /// `check`, without building the case.
+    pub fn check_fields(&self, name: &str, values: &[Option<Value>]) -> Result<Facts> {
+        let found: smallvec::SmallVec<[Option<&Value>; 16]> = self
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, _)| values.get(i).and_then(Option::as_ref))
+            .collect();
+        let mut problems = Vec::new();
+        let facts = self.check_found(&found, "", &mut problems);
+        self.report(name, problems)?;
+        Ok(facts)
+    }
+
+    /// Each field's fact from its value (found by path), collecting problems.
+    fn check_found(&self, found: &[Option<&Value>], prefix: &str, problems: &mut Vec<Problem>) -> Facts {
+        let mut facts = smallvec::SmallVec::with_capacity(self.fields.len());
+        for (f, v) in self.fields.iter().zip(found.iter().copied()) {
             let path = || format!("{prefix}{}", f.path);
             match v.filter(|v| !v.is_null()) {
                 None if f.required => problems.push((
@@ -491,7 +520,6 @@ impl Schema {
                 }
             }
         }
-        problems.append(&mut unknown);
         Facts(facts)
     }
 

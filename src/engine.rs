@@ -1,7 +1,7 @@
 //! The engine: one per pack, built once (charges compiled, scripts compiled
 //! to ASTs), then `decide` is a pure function of (decision, case, options).
 
-use crate::case::{Case, Fact, FieldId, Schema};
+use crate::case::{Case, Fact, Facts, FieldId, Schema};
 use crate::charges::{self, Charge};
 use crate::dates::{Period, parse_date};
 use crate::determination::{Determination, Recorder};
@@ -217,6 +217,48 @@ impl Engine {
         .with_help(format!("{near}decisions in this pack: {}", known.join(", ")))
     }
 
+    /// The input schema of a decision made without a script (charges or
+    /// formulas): what `decide_facts` takes.
+    pub fn schema(&self, decision: &str) -> Option<&Schema> {
+        match &self.decisions.get(decision)?.1 {
+            Compiled::Declarative(d) => Some(&d.schema),
+            Compiled::Formulas(f) => Some(&f.schema),
+            Compiled::Script { .. } => None,
+        }
+    }
+
+    /// Makes a determination from facts checked against `schema(decision)`
+    /// (a batch row read straight into facts); `None` for a scripted
+    /// decision, which needs the case itself. The determination holds no case.
+    pub fn decide_facts(
+        &self,
+        decision: &str,
+        case_name: &str,
+        facts: &crate::case::Facts,
+        options: &Options,
+    ) -> Option<Result<Determination>> {
+        let (name, compiled) = self.decisions.get(decision)?;
+        let mut rec = Recorder::new(options.trace);
+        let result = match compiled {
+            Compiled::Declarative(d) => run_declarative_facts(&self.pack, d, case_name, facts, options.as_of, &mut rec)
+                .map(|as_of| (as_of, None)),
+            Compiled::Formulas(f) => f
+                .run_facts(&self.pack, case_name, facts, options.as_of, &mut rec)
+                .map(|run| (run.as_of, Some(run.total))),
+            Compiled::Script { .. } => return None,
+        };
+        Some(result.and_then(|(as_of, total)| {
+            if !rec.missing.is_empty() {
+                return Err(missing_error(name, rec.missing));
+            }
+            let total = total.unwrap_or_else(|| Some(rec.total()));
+            let mut det = rec.finish(name, &self.pack.ident, as_of, total, "computed");
+            det.set = Arc::clone(&self.overrides);
+            det.known_at = self.known_at;
+            Ok(det)
+        }))
+    }
+
     /// Makes a determination.
     pub fn decide(&self, decision: &str, case: &Case, options: &Options) -> Result<Determination> {
         let Some((name, compiled)) = self.decisions.get(decision) else {
@@ -339,13 +381,25 @@ pub fn run_declarative(
     rec: &mut Recorder,
 ) -> Result<NaiveDate> {
     let facts = d.schema.check(case)?;
+    run_declarative_facts(pack, d, &case.name, &facts, as_of.or_else(|| case.as_of()), rec)
+}
+
+/// `run_declarative` on checked facts.
+fn run_declarative_facts(
+    pack: &Pack,
+    d: &Declarative,
+    case_name: &str,
+    facts: &Facts,
+    as_of: Option<NaiveDate>,
+    rec: &mut Recorder,
+) -> Result<NaiveDate> {
     let Fact::Period(period) = *facts.get(d.period) else {
         return Err(Error::input(
             "ratebook::case::missing_field",
-            format!("{}: the service period is required", case.name),
+            format!("{case_name}: the service period is required"),
         ));
     };
-    let as_of = as_of.or_else(|| case.as_of()).or(match d.as_of {
+    let as_of = as_of.or(match d.as_of {
         AsOf::PeriodEnd(_) => Some(period.to),
         AsOf::PeriodStart(_) => Some(period.from),
         AsOf::Date(f) => match facts.get(f) {
@@ -361,14 +415,14 @@ pub fn run_declarative(
         )
     })?;
     for c in &d.charges {
-        charges::evaluate(c, &facts, period, &pack.params, rec);
+        charges::evaluate(c, facts, period, &pack.params, rec);
     }
     if !rec.absent.is_empty() {
         return Err(Error::input(
             "ratebook::case::missing_field",
-            format!("{}: {}", case.name, rec.absent.join("; ")),
+            format!("{case_name}: {}", rec.absent.join("; ")),
         )
-        .at(Location::file(case.name.clone())));
+        .at(Location::file(case_name.to_string())));
     }
     if rec.missing.is_empty() {
         proration_reason(d, period, rec);

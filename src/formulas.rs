@@ -36,6 +36,7 @@ pub struct Formulas {
     sets: Vec<(Arc<str>, Set)>,
     effective: Option<NaiveDate>,
     cite: Arc<str>,
+    constants: std::sync::RwLock<HashMap<(usize, NaiveDate), Arc<Constants>>>,
 }
 
 #[derive(Debug)]
@@ -57,7 +58,35 @@ struct Formula {
     /// determination fails. Other formulas are shown when they evaluate
     /// and left out, with a note, when they do not.
     needed: bool,
+    /// It reads no input (only parameters and other such formulas): its
+    /// value on a date is the same for every case, and is kept.
+    constant: bool,
+    /// The line texts of a tiered line formula's first tiers, made once.
+    tier_lines: Vec<Arc<LineText>>,
 }
+
+/// Tiers whose line texts are made when the pack is compiled.
+const PREPARED_TIERS: usize = 12;
+
+fn tier_line_text(text: &LineText, i: usize) -> Arc<LineText> {
+    Arc::new(LineText {
+        id: Arc::from(format!("{}.tier{}", text.id, i + 1).as_str()),
+        label: Arc::from(format!("{}, tier {}", text.label, i + 1).as_str()),
+        unit: text.unit.clone(),
+        cite: text.cite.clone(),
+    })
+}
+
+/// The constant formulas of a set evaluated on a date (for runs without a
+/// trace), with the warnings their figures gave.
+#[derive(Debug)]
+struct Constants {
+    values: Vec<Option<Val>>,
+    warnings: Vec<crate::determination::Warning>,
+}
+
+/// Constants by (set, date); emptied when it grows past this many.
+const MAX_CONSTANTS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Op {
@@ -465,10 +494,20 @@ pub fn compile(pack: &Pack, file: &str, def: &RawDecision, raw: &RawFormulas) ->
                 input,
                 line,
                 needed: false,
+                constant: false,
+                tier_lines: Vec::new(),
             });
         }
         let total = raw.total.as_deref().and_then(|t| slot.get(t).copied());
         mark_needed(&mut formulas, total);
+        mark_constant(&mut formulas);
+        for f in &mut formulas {
+            if let Some(text) = &f.line
+                && matches!(f.node, Node::Call(Func::Tiered | Func::BudgetTiered, _))
+            {
+                f.tier_lines = (0..PREPARED_TIERS).map(|i| tier_line_text(text, i)).collect();
+            }
+        }
         sets.push((Arc::from(set_name.as_str()), Set { formulas, total }));
     }
     Ok(Formulas {
@@ -478,6 +517,7 @@ pub fn compile(pack: &Pack, file: &str, def: &RawDecision, raw: &RawFormulas) ->
         sets,
         effective,
         cite: Arc::from(cite.as_str()),
+        constants: Default::default(),
     })
 }
 
@@ -549,6 +589,28 @@ fn evaluation_order(
         })?;
     }
     Ok(order)
+}
+
+/// Marks the formulas that read no input, directly or through another
+/// formula, and add nothing to a determination but their value (no tiered
+/// lines, no error). `formulas` is in evaluation order.
+fn mark_constant(formulas: &mut [Formula]) {
+    fn pure(n: &Node, done: &[bool]) -> bool {
+        match n {
+            Node::Num(_) | Node::Text(_) | Node::Param(_) => true,
+            Node::Input(..) => false,
+            Node::Formula(i) => done.get(*i).copied().unwrap_or(false),
+            Node::Call(Func::Tiered | Func::BudgetTiered | Func::Error, _) => false,
+            Node::Table(_, xs) | Node::Call(_, xs) | Node::List(xs) => xs.iter().all(|x| pure(x, done)),
+            Node::Neg(x) => pure(x, done),
+            Node::Bin(_, a, b) => pure(a, done) && pure(b, done),
+        }
+    }
+    let mut done = Vec::with_capacity(formulas.len());
+    for f in formulas.iter_mut() {
+        f.constant = f.input.is_none() && pure(&f.node, &done);
+        done.push(f.constant);
+    }
 }
 
 /// Marks the formulas the total and the lines depend on.
@@ -680,20 +742,32 @@ impl Formulas {
     /// Evaluates the decision for a case into `rec`.
     pub fn run(&self, pack: &Pack, case: &Case, as_of: Option<NaiveDate>, rec: &mut Recorder) -> Result<Evaluated> {
         let facts = self.schema.check(case)?;
-        let as_of = as_of.or_else(|| case.as_of()).or(self.effective).ok_or_else(|| {
+        self.run_facts(pack, &case.name, &facts, as_of.or_else(|| case.as_of()), rec)
+    }
+
+    /// `run` on checked facts.
+    pub fn run_facts(
+        &self,
+        pack: &Pack,
+        case_name: &str,
+        facts: &Facts,
+        as_of: Option<NaiveDate>,
+        rec: &mut Recorder,
+    ) -> Result<Evaluated> {
+        let as_of = as_of.or(self.effective).ok_or_else(|| {
             Error::input(
                 "ratebook::case::no_as_of",
                 "give the date of the determination with --as-of or `as_of:` in the case",
             )
         })?;
-        let set = match self.select {
-            Some(f) => facts.get(f).enum_index().and_then(|i| self.sets.get(i as usize)),
-            None => self.sets.first(),
+        let set_index = match self.select {
+            Some(f) => facts.get(f).enum_index().map_or(usize::MAX, usize::from),
+            None => 0,
         };
-        let Some((set_name, set)) = set else {
+        let Some((set_name, set)) = self.sets.get(set_index) else {
             return Err(Error::input(
                 "ratebook::case::missing_field",
-                format!("{}: no formula set applies", case.name),
+                format!("{case_name}: no formula set applies"),
             ));
         };
         if let Some(f) = self.select {
@@ -702,19 +776,29 @@ impl Formulas {
                 text: format!("{path} is {set_name}: its formulas apply"),
             });
         }
+        let cached = if rec.trace_on() {
+            None
+        } else {
+            self.constants(pack, set_index, set, as_of)
+        };
         let mut run = Run {
             store: &pack.params,
             schema: &self.schema,
-            facts: &facts,
+            facts,
             as_of,
-            case: &case.name,
+            case: case_name,
             rec,
             values: Vec::with_capacity(set.formulas.len()),
         };
-        for f in &set.formulas {
+        for (slot, f) in set.formulas.iter().enumerate() {
             let given = f.input.map(|i| facts.get(i)).filter(|x| x.is_present());
-            let v = match given {
-                Some(fact) => {
+            let kept = match &cached {
+                Some(c) if f.constant => c.values.get(slot).cloned().flatten(),
+                _ => None,
+            };
+            let v = match (given, kept) {
+                (_, Some(v)) => v,
+                (Some(fact), None) => {
                     let v = fact_val(fact, f.input.and_then(|i| self.schema.values(i)));
                     run.rec.event(|| Event::Note {
                         text: format!(
@@ -726,7 +810,7 @@ impl Formulas {
                     });
                     v
                 }
-                None => {
+                (None, None) => {
                     let v = match run.eval(&f.node, f) {
                         Ok(v) => v,
                         Err(Fail(e)) if !f.needed => {
@@ -763,6 +847,13 @@ impl Formulas {
             run.values.push(v);
         }
         let Run { values, .. } = run;
+        if let Some(c) = &cached {
+            for w in &c.warnings {
+                if !rec.warnings.contains(w) {
+                    rec.warnings.push(w.clone());
+                }
+            }
+        }
         if !rec.missing.is_empty() {
             return Ok(Evaluated { as_of, total: None });
         }
@@ -787,6 +878,64 @@ impl Formulas {
             }
         }
         Ok(Evaluated { as_of, total })
+    }
+
+    /// The constant formulas of a set on a date, evaluated once and kept;
+    /// `None` when one cannot be evaluated (the run then reports why).
+    fn constants(&self, pack: &Pack, index: usize, set: &Set, as_of: NaiveDate) -> Option<Arc<Constants>> {
+        let key = (index, as_of);
+        if let Some(c) = self.constants.read().ok().and_then(|m| m.get(&key).cloned()) {
+            return Some(c);
+        }
+        let facts = Facts::default();
+        let mut rec = Recorder::new(false);
+        let mut run = Run {
+            store: &pack.params,
+            schema: &self.schema,
+            facts: &facts,
+            as_of,
+            case: "",
+            rec: &mut rec,
+            values: Vec::with_capacity(set.formulas.len()),
+        };
+        let mut values = Vec::with_capacity(set.formulas.len());
+        for f in &set.formulas {
+            if f.constant {
+                let v = run.eval(&f.node, f).ok()?;
+                run.values.push(v.clone());
+                values.push(Some(v));
+            } else {
+                run.values.push(Val::Undefined(Arc::from("not a constant")));
+                values.push(None);
+            }
+        }
+        if !rec.missing.is_empty() {
+            return None;
+        }
+        let kept = Arc::new(Constants {
+            values,
+            warnings: rec.warnings,
+        });
+        if let Ok(mut map) = self.constants.write() {
+            if map.len() >= MAX_CONSTANTS {
+                map.clear();
+            }
+            map.insert(key, Arc::clone(&kept));
+        }
+        Some(kept)
+    }
+
+    /// The names of the line formulas over every set, in order of first use.
+    pub fn line_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (_, set) in &self.sets {
+            for f in &set.formulas {
+                if f.line.is_some() && !out.iter().any(|n| **n == *f.name) {
+                    out.push(f.name.to_string());
+                }
+            }
+        }
+        out
     }
 
     /// The cite of the decision.
@@ -1068,12 +1217,7 @@ impl Run<'_> {
                     if let Some(text) = &f.line
                         && !x.is_zero()
                     {
-                        let tier_text = Arc::new(LineText {
-                            id: Arc::from(format!("{}.tier{}", text.id, i + 1).as_str()),
-                            label: Arc::from(format!("{}, tier {}", text.label, i + 1).as_str()),
-                            unit: text.unit.clone(),
-                            cite: text.cite.clone(),
-                        });
+                        let tier_text = f.tier_lines.get(i).cloned().unwrap_or_else(|| tier_line_text(text, i));
                         add_line(self.rec, &tier_text, x, price, amount, self.as_of, &f.expr);
                     }
                 }
