@@ -675,27 +675,24 @@ fn output_line(
 }
 
 /// Decides every row, writing one line per row in input order.
-/// `progress` is called with the rows done after each chunk.
-pub fn run<R: BufRead>(
+/// `progress` is called with the rows done after each chunk. While the
+/// workers decide one chunk, this thread writes the last one out and reads
+/// the next in.
+pub fn run<R: BufRead + Send>(
     engine: &Engine,
     rows: Rows<R>,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     opts: &BatchOptions,
     progress: &dyn Fn(usize),
 ) -> std::io::Result<Summary> {
-    let (source, raw) = rows.split();
+    let (source, mut raw) = rows.split();
     let direct = match (&opts.csv_lines, engine.schema(&opts.decision)) {
         (Some(_), Some(schema)) => source.direct(schema),
         _ => None,
     };
     let mut summary = Summary::default();
-    let mut raw = raw.peekable();
-    while raw.peek().is_some() {
-        let chunk: Vec<RawRow> = raw.by_ref().take(CHUNK).collect();
-        let lines: Vec<(bool, String)> = chunk
-            .into_par_iter()
-            .map(|r| decide_raw(engine, opts, &source, direct.as_ref(), r))
-            .collect();
+    let read = |raw: &mut RawRows<R>| raw.by_ref().take(CHUNK).collect::<Vec<RawRow>>();
+    let write = |out: &mut (dyn Write + Send), summary: &mut Summary, lines: Vec<(bool, String)>| {
         for (ok, line) in lines {
             summary.rows += 1;
             if ok {
@@ -706,8 +703,29 @@ pub fn run<R: BufRead>(
             out.write_all(line.as_bytes())?;
             out.write_all(b"\n")?;
         }
+        std::io::Result::Ok(())
+    };
+    let mut next = read(&mut raw);
+    let mut decided: Vec<(bool, String)> = Vec::new();
+    while !next.is_empty() {
+        let chunk = std::mem::take(&mut next);
+        let previous = std::mem::take(&mut decided);
+        let ((read_in, written), lines) = rayon::join(
+            || (read(&mut raw), write(&mut *out, &mut summary, previous)),
+            || {
+                chunk
+                    .into_par_iter()
+                    .map(|r| decide_raw(engine, opts, &source, direct.as_ref(), r))
+                    .collect::<Vec<_>>()
+            },
+        );
+        written?;
         progress(summary.rows);
+        next = read_in;
+        decided = lines;
     }
+    write(out, &mut summary, decided)?;
+    progress(summary.rows);
     out.flush()?;
     Ok(summary)
 }

@@ -145,7 +145,7 @@ enum Node {
 enum Val {
     Num(Decimal),
     Text(Arc<str>),
-    List(Vec<Decimal>),
+    List(Arc<[Decimal]>),
     /// A formula that could not be evaluated (and that nothing needed).
     Undefined(Arc<str>),
 }
@@ -1030,10 +1030,10 @@ impl Run<'_> {
         }
     }
 
-    fn list(&mut self, n: &Node, f: &Formula) -> std::result::Result<Vec<Decimal>, Fail> {
+    fn list(&mut self, n: &Node, f: &Formula) -> std::result::Result<Arc<[Decimal]>, Fail> {
         match self.eval(n, f)? {
             Val::List(xs) => Ok(xs),
-            Val::Num(d) => Ok(vec![d]),
+            Val::Num(d) => Ok(Arc::from([d])),
             other => Err(self.fail(f, format!("{} is not a list of numbers", show(&other)))),
         }
     }
@@ -1107,9 +1107,9 @@ impl Run<'_> {
             Node::List(xs) => {
                 let mut out = Vec::with_capacity(xs.len());
                 for x in xs {
-                    out.extend(self.list(x, f)?);
+                    out.extend_from_slice(&self.list(x, f)?);
                 }
-                Val::List(out)
+                Val::List(Arc::from(out))
             }
             Node::Neg(x) => Val::Num(-self.num(x, f)?),
             Node::Bin(op, a, b) => {
@@ -1137,10 +1137,10 @@ impl Run<'_> {
                     if has {
                         self.eval(table, f)?
                     } else {
-                        Val::List(Vec::new())
+                        Val::List(Arc::from([]))
                     }
                 }
-                _ => Val::List(Vec::new()),
+                _ => Val::List(Arc::from([])),
             },
             Func::Error => {
                 let why = match args.first() {
@@ -1165,7 +1165,7 @@ impl Run<'_> {
             Func::Min | Func::Max => {
                 let mut best: Option<Decimal> = None;
                 for a in args {
-                    for x in self.list(a, f)? {
+                    for &x in self.list(a, f)?.iter() {
                         best = Some(match best {
                             None => x,
                             Some(b) if func == Func::Min => b.min(x),
@@ -1196,7 +1196,7 @@ impl Run<'_> {
                 let parts = fill_tiers(q, &starts, gap);
                 let mut total = Decimal::ZERO;
                 let n = parts.len();
-                for (i, (x, price)) in parts.into_iter().zip(prices).enumerate() {
+                for (i, (x, &price)) in parts.into_iter().zip(prices.iter()).enumerate() {
                     let amount = x * price;
                     total += amount;
                     self.rec.event(|| Event::Note {
@@ -1230,9 +1230,9 @@ impl Run<'_> {
 /// Splits a quantity into tiers: tier i holds up to its cap c_i = s_{i+1} - gap
 /// (cumulative), the last tier the rest. The first start is ignored (the
 /// first tier begins at 0); a negative quantity fills nothing.
-fn fill_tiers(q: Decimal, starts: &[Decimal], gap: Decimal) -> Vec<Decimal> {
+fn fill_tiers(q: Decimal, starts: &[Decimal], gap: Decimal) -> smallvec::SmallVec<[Decimal; 8]> {
     let n = starts.len();
-    let mut out = Vec::with_capacity(n);
+    let mut out = smallvec::SmallVec::with_capacity(n);
     let mut below = Decimal::ZERO;
     for i in 0..n {
         let x = match starts.get(i + 1) {
@@ -1325,20 +1325,20 @@ mod tests {
     #[test]
     fn tiers_fill_as_rateparser_does() {
         let s = [d("0"), d("15"), d("21"), d("26")];
-        let x = fill_tiers(d("27.3"), &s, Decimal::ONE);
+        let x = fill_tiers(d("27.3"), &s, Decimal::ONE).to_vec();
         assert_eq!(x, vec![d("14"), d("6"), d("5"), d("2.3")]);
         let b = [d("0"), d("7"), d("11"), d("14")];
         assert_eq!(
-            fill_tiers(d("27.3"), &b, Decimal::ZERO),
+            fill_tiers(d("27.3"), &b, Decimal::ZERO).to_vec(),
             vec![d("7"), d("4"), d("3"), d("13.3")]
         );
         // non-increasing starts are applied literally
         let odd = [d("0"), d("20"), d("10"), d("30")];
         assert_eq!(
-            fill_tiers(d("25"), &odd, Decimal::ONE),
+            fill_tiers(d("25"), &odd, Decimal::ONE).to_vec(),
             vec![d("19"), d("0"), d("6"), d("0")]
         );
-        assert_eq!(fill_tiers(d("-3"), &s, Decimal::ONE), vec![d("0"); 4]);
+        assert_eq!(fill_tiers(d("-3"), &s, Decimal::ONE).to_vec(), vec![d("0"); 4]);
     }
 
     #[test]

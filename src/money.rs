@@ -72,7 +72,15 @@ pub fn decimal_from_json_number(n: &serde_json::Number) -> Option<Decimal> {
 /// Renders a decimal without trailing zeros beyond what it carries
 /// (`7.0060` stays `7.0060`: the scale a figure was written with is kept).
 pub fn money_text(amount: Decimal) -> String {
-    format!("{:.2}", round_money(amount))
+    let mut a = round_money(amount);
+    a.rescale(2);
+    let m = a.mantissa();
+    if m == 0 || m.unsigned_abs() >= 1 << 96 {
+        return format!("{a:.2}");
+    }
+    let sign = if m < 0 { "-" } else { "" };
+    let m = m.unsigned_abs();
+    format!("{sign}{}.{:02}", m / 100, m % 100)
 }
 
 /// A value serialized as its `Display` text, without a heap string.
