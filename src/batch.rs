@@ -593,6 +593,15 @@ fn decide_raw(
     if let Some(direct) = direct
         && let Some((row, id, facts)) = source.facts(direct, &raw)
     {
+        if let (Some(lines), true) = (&opts.csv_lines, engine.formulas(&opts.decision).is_some()) {
+            let amounts = facts.map_err(|e| *e).and_then(|f| {
+                let case_name = RowName(&source.name, row);
+                engine
+                    .amounts(&opts.decision, &case_name, &f, opts.as_of)
+                    .unwrap_or_else(|| Err(Error::input("ratebook::batch::no_facts", "not a formula decision")))
+            });
+            return amounts_line(lines, row, id, amounts);
+        }
         let result = facts.map_err(|e| *e).and_then(|f| {
             let case_name = format!("{} row {row}", source.name);
             engine
@@ -614,6 +623,55 @@ fn decide_raw(
         .map_err(|e| *e)
         .and_then(|c| engine.decide(&opts.decision, &c, &options));
     output_line(opts, row, id, result)
+}
+
+/// A row's name in messages (`accounts.csv row 12`), written only when one is.
+struct RowName<'a>(&'a str, usize);
+
+impl std::fmt::Display for RowName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} row {}", self.0, self.1)
+    }
+}
+
+/// A CSV row from a formula decision's amounts: each line formula's value
+/// and the total, each rounded once to the cent.
+fn amounts_line(
+    lines: &[String],
+    row: usize,
+    id: Option<String>,
+    result: std::result::Result<crate::formulas::Evaluated, Error>,
+) -> (bool, String) {
+    let mut out = String::with_capacity(64);
+    out.push_str(&row.to_string());
+    out.push(',');
+    out.push_str(&csv_cell(&id.unwrap_or_default()));
+    match result {
+        Ok(run) => {
+            out.push_str(",computed");
+            for l in lines {
+                out.push(',');
+                if let Some((_, v)) = run.lines.iter().find(|(n, _)| **n == **l) {
+                    crate::money::push_money(&mut out, *v);
+                }
+            }
+            out.push(',');
+            if let Some(t) = run.total {
+                crate::money::push_money(&mut out, t);
+            }
+            out.push(',');
+            (true, out)
+        }
+        Err(e) => {
+            out.push(',');
+            for _ in lines {
+                out.push(',');
+            }
+            out.push_str(",,");
+            out.push_str(&csv_cell(&format!("{}: {}", e.code, e.message)));
+            (false, out)
+        }
+    }
 }
 
 /// The output line for a row's result: a CSV row, the determination as

@@ -243,7 +243,14 @@ impl Engine {
             Compiled::Declarative(d) => run_declarative_facts(&self.pack, d, case_name, facts, options.as_of, &mut rec)
                 .map(|as_of| (as_of, None)),
             Compiled::Formulas(f) => f
-                .run_facts(&self.pack, case_name, facts, options.as_of, &mut rec)
+                .run_facts(
+                    &self.pack,
+                    &case_name,
+                    facts,
+                    options.as_of,
+                    &mut rec,
+                    crate::formulas::Record::Determination,
+                )
                 .map(|run| (run.as_of, Some(run.total))),
             Compiled::Script { .. } => return None,
         };
@@ -256,6 +263,37 @@ impl Engine {
             det.set = Arc::clone(&self.overrides);
             det.known_at = self.known_at;
             Ok(det)
+        }))
+    }
+
+    /// The total and each line formula's exact value of a formula decision
+    /// from checked facts, without the determination (a batch's CSV):
+    /// the same evaluation, recording nothing else. `None` for other decisions.
+    pub fn amounts(
+        &self,
+        decision: &str,
+        case_name: &dyn std::fmt::Display,
+        facts: &Facts,
+        as_of: Option<NaiveDate>,
+    ) -> Option<Result<crate::formulas::Evaluated>> {
+        let (name, Compiled::Formulas(f)) = self.decisions.get(decision)? else {
+            return None;
+        };
+        let mut rec = Recorder::new(false);
+        let run = f.run_facts(
+            &self.pack,
+            case_name,
+            facts,
+            as_of,
+            &mut rec,
+            crate::formulas::Record::Amounts,
+        );
+        Some(run.and_then(|run| {
+            if rec.missing.is_empty() {
+                Ok(run)
+            } else {
+                Err(missing_error(name, rec.missing))
+            }
         }))
     }
 

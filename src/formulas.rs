@@ -722,6 +722,16 @@ impl Ctx<'_> {
 pub struct Evaluated {
     pub as_of: NaiveDate,
     pub total: Option<Decimal>,
+    /// Each line formula's exact value (only when evaluated for amounts).
+    pub lines: smallvec::SmallVec<[(Arc<str>, Decimal); 4]>,
+}
+
+/// What an evaluation records: the whole determination, or only the
+/// amounts (the total and each line formula's value: a batch's CSV).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    Determination,
+    Amounts,
 }
 
 /// A problem evaluating a formula: an input error (a key not in a table,
@@ -733,26 +743,35 @@ struct Run<'a> {
     schema: &'a Schema,
     facts: &'a Facts,
     as_of: NaiveDate,
-    case: &'a str,
+    case: &'a dyn std::fmt::Display,
     rec: &'a mut Recorder,
     values: Vec<Val>,
+    record: Record,
 }
 
 impl Formulas {
     /// Evaluates the decision for a case into `rec`.
     pub fn run(&self, pack: &Pack, case: &Case, as_of: Option<NaiveDate>, rec: &mut Recorder) -> Result<Evaluated> {
         let facts = self.schema.check(case)?;
-        self.run_facts(pack, &case.name, &facts, as_of.or_else(|| case.as_of()), rec)
+        self.run_facts(
+            pack,
+            &case.name,
+            &facts,
+            as_of.or_else(|| case.as_of()),
+            rec,
+            Record::Determination,
+        )
     }
 
     /// `run` on checked facts.
     pub fn run_facts(
         &self,
         pack: &Pack,
-        case_name: &str,
+        case_name: &dyn std::fmt::Display,
         facts: &Facts,
         as_of: Option<NaiveDate>,
         rec: &mut Recorder,
+        record: Record,
     ) -> Result<Evaluated> {
         let as_of = as_of.or(self.effective).ok_or_else(|| {
             Error::input(
@@ -789,7 +808,9 @@ impl Formulas {
             case: case_name,
             rec,
             values: Vec::with_capacity(set.formulas.len()),
+            record,
         };
+        let mut lines = smallvec::SmallVec::new();
         for (slot, f) in set.formulas.iter().enumerate() {
             let given = f.input.map(|i| facts.get(i)).filter(|x| x.is_present());
             let kept = match &cached {
@@ -834,7 +855,13 @@ impl Formulas {
                     v
                 }
             };
-            if let Val::Num(n) = &v {
+            if let Val::Num(n) = &v
+                && record == Record::Amounts
+            {
+                if f.line.is_some() {
+                    lines.push((f.name.clone(), *n));
+                }
+            } else if let Val::Num(n) = &v {
                 run.rec
                     .outputs
                     .insert(f.name.clone(), serde_json::Value::String(n.normalize().to_string()));
@@ -855,7 +882,11 @@ impl Formulas {
             }
         }
         if !rec.missing.is_empty() {
-            return Ok(Evaluated { as_of, total: None });
+            return Ok(Evaluated {
+                as_of,
+                total: None,
+                lines,
+            });
         }
         let total = match set.total.and_then(|t| values.get(t)) {
             Some(Val::Num(n)) => Some(round_money(settle(*n))),
@@ -877,7 +908,7 @@ impl Formulas {
                 });
             }
         }
-        Ok(Evaluated { as_of, total })
+        Ok(Evaluated { as_of, total, lines })
     }
 
     /// The constant formulas of a set on a date, evaluated once and kept;
@@ -894,9 +925,10 @@ impl Formulas {
             schema: &self.schema,
             facts: &facts,
             as_of,
-            case: "",
+            case: &"",
             rec: &mut rec,
             values: Vec::with_capacity(set.formulas.len()),
+            record: Record::Amounts,
         };
         let mut values = Vec::with_capacity(set.formulas.len());
         for f in &set.formulas {
@@ -1216,6 +1248,7 @@ impl Run<'_> {
                     });
                     if let Some(text) = &f.line
                         && !x.is_zero()
+                        && self.record == Record::Determination
                     {
                         let tier_text = f.tier_lines.get(i).cloned().unwrap_or_else(|| tier_line_text(text, i));
                         add_line(self.rec, &tier_text, x, price, amount, self.as_of, &f.expr);

@@ -72,15 +72,42 @@ pub fn decimal_from_json_number(n: &serde_json::Number) -> Option<Decimal> {
 /// Renders a decimal without trailing zeros beyond what it carries
 /// (`7.0060` stays `7.0060`: the scale a figure was written with is kept).
 pub fn money_text(amount: Decimal) -> String {
+    let mut out = String::with_capacity(12);
+    push_money(&mut out, amount);
+    out
+}
+
+/// Appends an amount rounded half-up to the cent, as `money_text` writes it.
+pub fn push_money(out: &mut String, amount: Decimal) {
     let mut a = round_money(amount);
     a.rescale(2);
     let m = a.mantissa();
-    if m == 0 || m.unsigned_abs() >= 1 << 96 {
-        return format!("{a:.2}");
+    if m == 0 || m.unsigned_abs() >= 1 << 63 {
+        out.push_str(&format!("{a:.2}"));
+        return;
     }
-    let sign = if m < 0 { "-" } else { "" };
-    let m = m.unsigned_abs();
-    format!("{sign}{}.{:02}", m / 100, m % 100)
+    if m < 0 {
+        out.push('-');
+    }
+    let m = m.unsigned_abs() as u64;
+    let mut digits = [0u8; 24];
+    let mut n = m;
+    let mut len = 0;
+    while n > 0 || len < 3 {
+        if let Some(d) = digits.get_mut(len) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        len += 1;
+    }
+    for i in (0..len).rev() {
+        if i == 1 {
+            out.push('.');
+        }
+        if let Some(d) = digits.get(i) {
+            out.push(char::from(*d));
+        }
+    }
 }
 
 /// A value serialized as its `Display` text, without a heap string.
@@ -130,6 +157,23 @@ pub fn ser_display<S: serde::Serializer>(v: &dyn std::fmt::Display, s: S) -> Res
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn money_text_writes_cents() {
+        for (x, want) in [
+            ("0", "0.00"),
+            ("0.05", "0.05"),
+            ("-0.05", "-0.05"),
+            ("12.345", "12.35"),
+            ("-12.345", "-12.35"),
+            ("100", "100.00"),
+            ("1234567.891", "1234567.89"),
+            ("0.004", "0.00"),
+        ] {
+            let d: Decimal = x.parse().unwrap_or_default();
+            assert_eq!(money_text(d), want, "{x}");
+        }
+    }
+
     use super::*;
 
     #[test]
