@@ -109,6 +109,8 @@ enum Func {
     IfPresent,
     /// `error("why")`: a value that is not defined; using it fails with why.
     Error,
+    /// `size_key(text)`: a meter size spelled one way (see `size_key`).
+    SizeKey,
 }
 
 /// Parsed, names unresolved.
@@ -688,9 +690,10 @@ impl Ctx<'_> {
                     "budget_tiered" => (Func::BudgetTiered, Some(3)),
                     "if_present" => (Func::IfPresent, Some(1)),
                     "error" => (Func::Error, Some(1)),
+                    "size_key" => (Func::SizeKey, Some(1)),
                     other => {
                         return Err(format!(
-                            "`{other}(...)` is not a function here (round_even, min, max, tiered, budget_tiered, if_present, error)"
+                            "`{other}(...)` is not a function here (round_even, min, max, tiered, budget_tiered, if_present, error, size_key)"
                         ));
                     }
                 };
@@ -1162,6 +1165,11 @@ impl Run<'_> {
 
     fn call(&mut self, func: Func, args: &[Node], f: &Formula) -> std::result::Result<Val, Fail> {
         Ok(match func {
+            Func::SizeKey => match args.first().map(|a| self.eval(a, f)).transpose()? {
+                Some(Val::Text(t)) => Val::Text(Arc::from(size_key(&t).as_str())),
+                Some(Val::Num(n)) => Val::Text(Arc::from(size_key(&r_text(n)).as_str())),
+                _ => return Err(self.fail(f, "`size_key` takes a text".into())),
+            },
             Func::IfPresent => match args.first() {
                 Some(table @ Node::Table(p, keys)) => {
                     let key = self.key(keys, f)?;
@@ -1300,6 +1308,28 @@ fn power(x: Decimal, y: Decimal) -> Option<Decimal> {
     None
 }
 
+/// A meter size spelled one way: `1 1/2"`, `1_1/2"`, `1|1/2"`, `1-1/2 "`
+/// and `1 1/2` are all `1 1/2"` (whole and fraction apart by one space,
+/// one inch mark at the end).
+pub fn size_key(text: &str) -> String {
+    let t = text.trim().trim_end_matches(['"', '\'', '\u{201d}', '\u{2033}']).trim_end();
+    let mut out = String::with_capacity(t.len() + 1);
+    let mut gap = false;
+    for c in t.chars() {
+        if matches!(c, ' ' | '_' | '|' | '-') {
+            gap = !out.is_empty();
+            continue;
+        }
+        if gap {
+            out.push(' ');
+            gap = false;
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 /// A number as R writes it (15 significant digits, no trailing zeros, and
 /// scientific notation where that is shorter: 100000 -> `1e+05`): how
 /// table keys made from numbers are spelled.
@@ -1353,6 +1383,15 @@ mod tests {
         assert_eq!(r_text(d("1000")), "1000");
         assert_eq!(r_text(d("0.0001")), "1e-04");
         assert_eq!(r_text(d("123456")), "123456");
+    }
+
+    #[test]
+    fn meter_sizes_are_spelled_one_way() {
+        for s in ["1 1/2\"", "1_1/2\"", "1|1/2\"", "1-1/2 \"", " 1 1/2", "1  1/2''"] {
+            assert_eq!(size_key(s), "1 1/2\"", "{s}");
+        }
+        assert_eq!(size_key("5/8\""), "5/8\"");
+        assert_eq!(size_key("10"), "10\"");
     }
 
     #[test]

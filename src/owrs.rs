@@ -859,7 +859,35 @@ fn map_field(
         }
     }
     let on = deps.join("|");
-    let key_args = deps.iter().map(|d| clean(d)).collect::<Vec<_>>().join(", ");
+    // Meter sizes are matched however they are spelled (`1|1/2"` in the
+    // file, `1 1/2"` in the data): the keys and the lookup use one spelling.
+    let by_size = deps.len() == 1 && deps.first().is_some_and(|d| d == "meter_size");
+    let key_args = if by_size {
+        "size_key(meter_size)".to_string()
+    } else {
+        deps.iter().map(|d| clean(d)).collect::<Vec<_>>().join(", ")
+    };
+    let respelled: Vec<(String, Spanned<Node>)>;
+    let values: &[(String, Spanned<Node>)] = if by_size {
+        let mut seen: Vec<(String, Spanned<Node>)> = Vec::new();
+        for (k, v) in values {
+            let key = crate::formulas::size_key(k);
+            if let Some((_, first)) = seen.iter().find(|(s, _)| *s == key) {
+                ctx.diag(
+                    v.referenced.line() as usize,
+                    field,
+                    "warning",
+                    format!("meter size `{k}` is `{key}` again (line {}); the first is used", first.referenced.line()),
+                );
+                continue;
+            }
+            seen.push((key, v.clone()));
+        }
+        respelled = seen;
+        &respelled
+    } else {
+        values
+    };
     let p = param_name(ctx.class, field);
     let tiers = matches!(values.first().map(|(_, v)| &v.value), Some(Node::Seq(xs)) if xs.len() >= 2);
     if !tiers {
