@@ -17,7 +17,6 @@
 use crate::case::{Case, Fact, Facts, FieldId, Schema};
 use crate::determination::{Event, Line, LineText, Recorder, display_quantity, line_amount};
 use crate::error::{Error, Location, Result};
-use crate::money::round_money;
 use crate::pack::Pack;
 use crate::pack::format::{RawDecision, RawFormulas};
 use crate::params::{ParamId, ParamStore};
@@ -892,7 +891,7 @@ impl Formulas {
             });
         }
         let total = match set.total.and_then(|t| values.get(t)) {
-            Some(Val::Num(n)) => Some(round_money(settle(*n))),
+            Some(Val::Num(n)) => Some(line_amount(settle(*n))),
             Some(other) => {
                 return Err(Error::pack(
                     "ratebook::rule::bad_value",
@@ -1312,7 +1311,10 @@ fn power(x: Decimal, y: Decimal) -> Option<Decimal> {
 /// and `1 1/2` are all `1 1/2"` (whole and fraction apart by one space,
 /// one inch mark at the end).
 pub fn size_key(text: &str) -> String {
-    let t = text.trim().trim_end_matches(['"', '\'', '\u{201d}', '\u{2033}']).trim_end();
+    let t = text
+        .trim()
+        .trim_end_matches(['"', '\'', '\u{201d}', '\u{2033}'])
+        .trim_end();
     let mut out = String::with_capacity(t.len() + 1);
     let mut gap = false;
     for c in t.chars() {

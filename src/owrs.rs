@@ -829,6 +829,15 @@ fn map_field(
     field_names: &BTreeSet<String>,
 ) -> Option<String> {
     let get = |k: &str| m.iter().find(|(x, _)| x == k).map(|(_, v)| &v.value);
+    if let Some((other, _)) = m.iter().find(|(k, _)| k != "depends_on" && k != "values") {
+        ctx.diag(
+            line,
+            field,
+            "error",
+            format!("`{other}` in a map is not part of the format RateParser reads (a map has `depends_on` and `values`); a map by ranges of a column is not imported"),
+        );
+        return None;
+    }
     let (Some(deps), Some(Node::Map(values))) = (get("depends_on"), get("values")) else {
         ctx.diag(
             line,
@@ -877,7 +886,10 @@ fn map_field(
                     v.referenced.line() as usize,
                     field,
                     "warning",
-                    format!("meter size `{k}` is `{key}` again (line {}); the first is used", first.referenced.line()),
+                    format!(
+                        "meter size `{k}` is `{key}` again (line {}); the first is used",
+                        first.referenced.line()
+                    ),
                 );
                 continue;
             }

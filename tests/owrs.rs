@@ -255,3 +255,47 @@ fn corpus_matches_the_reference_calculator() {
     );
     assert_eq!((c.files, c.rows), (BASELINE.files, BASELINE.rows), "the corpus changed");
 }
+
+/// A bill checked by hand (tests/owrs/curated.yaml).
+#[derive(serde::Deserialize)]
+struct Curated {
+    file: String,
+    case: serde_json::Value,
+    bill: String,
+    #[serde(default)]
+    beyond: bool,
+    why: String,
+}
+
+#[test]
+fn curated_bills_match_the_hand_checked_figures() {
+    let text = std::fs::read_to_string("tests/owrs/curated.yaml").expect("curated bills");
+    let curated: Vec<Curated> = serde_saphyr::from_str(&text).expect("curated YAML");
+    let utilities: std::collections::BTreeSet<&str> = curated
+        .iter()
+        .map(|c| c.file.split('/').nth(2).unwrap_or(&c.file))
+        .collect();
+    assert!(utilities.len() >= 15, "{} utilities", utilities.len());
+    assert!(curated.iter().any(|c| c.beyond));
+    let mut wrong = Vec::new();
+    for c in &curated {
+        let engine = engine_for(&c.file).unwrap_or_else(|e| panic!("{}: {e}", c.file));
+        let case = Case::from_value(&c.file, c.case.clone());
+        match engine.decide("bill", &case, &Options::default()) {
+            Ok(det) if det.total.map(|t| t.to_string()) == Some(c.bill.clone()) => {
+                // The explanation shows where each figure came from.
+                assert!(
+                    det.trace
+                        .iter()
+                        .any(|s| serde_json::to_string(s).unwrap_or_default().contains("OWRS file"))
+                );
+            }
+            Ok(det) => wrong.push(format!(
+                "{} {}: {:?}, by hand {} ({})",
+                c.file, c.case, det.total, c.bill, c.why
+            )),
+            Err(e) => wrong.push(format!("{} {}: {}", c.file, c.case, e.message)),
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
