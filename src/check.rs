@@ -152,6 +152,14 @@ fn lint(pack: &Pack, out: &mut Vec<Finding>) {
             }
         }
     }
+    // Names a formula decision's formulas read.
+    for src in pack.decisions.values() {
+        let Some((_, def)) = &src.def else { continue };
+        for f in def.formulas.iter().flat_map(|fs| fs.sets.values()).flatten() {
+            used.extend(crate::formulas::names_in(&f.expr).unwrap_or_default());
+            used.extend(crate::formulas::tables_in(&f.expr).unwrap_or_default());
+        }
+    }
     for (_, raw) in pack.charges.values() {
         used.insert(raw.rate.clone());
         let q = raw.quantity.to_string();

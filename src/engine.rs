@@ -561,7 +561,14 @@ pub fn check_decision(pack: &Pack, rhai: &rhai::Engine, src: &DecisionSource) ->
             compile_script_inputs(pack, f, d)?;
         }
     } else if let Some((file, def)) = &src.def {
-        compile_declarative(pack, file, def)?;
+        match &def.formulas {
+            Some(raw) => {
+                crate::formulas::compile(pack, file, def, raw)?;
+            }
+            None => {
+                compile_declarative(pack, file, def)?;
+            }
+        }
     }
     Ok(())
 }

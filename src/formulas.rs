@@ -380,6 +380,28 @@ pub fn names_in(text: &str) -> std::result::Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// The tables a formula text looks up (`name[...]`).
+pub fn tables_in(text: &str) -> std::result::Result<Vec<String>, String> {
+    fn walk(a: &Ast, out: &mut Vec<String>) {
+        match a {
+            Ast::Index(n, xs) => {
+                out.push(n.clone());
+                xs.iter().for_each(|x| walk(x, out));
+            }
+            Ast::Call(_, xs) | Ast::List(xs) => xs.iter().for_each(|x| walk(x, out)),
+            Ast::Neg(x) => walk(x, out),
+            Ast::Bin(_, a, b) => {
+                walk(a, out);
+                walk(b, out);
+            }
+            Ast::Name(_) | Ast::Num(_) | Ast::Text(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(&parse(text)?, &mut out);
+    Ok(out)
+}
+
 // -------------------------------------------------------------- compiling
 
 /// Compiles a formula decision's definition against the pack.
@@ -479,7 +501,7 @@ pub fn compile(pack: &Pack, file: &str, def: &RawDecision, raw: &RawFormulas) ->
                 Arc::new(LineText {
                     id: Arc::from(f.name.as_str()),
                     label: Arc::from(label.as_str()),
-                    unit: Arc::from(""),
+                    unit: Arc::from(f.unit.as_deref().unwrap_or("")),
                     cite: Arc::from(f.cite.as_deref().unwrap_or(&cite)),
                 })
             });
@@ -791,11 +813,20 @@ impl Formulas {
                 format!("{case_name}: no formula set applies"),
             ));
         };
-        if let Some(f) = self.select {
+        if let Some(f) = self.select
+            && record == Record::Determination
+        {
             let path = self.schema.path(f);
-            rec.event(|| Event::Note {
-                text: format!("{path} is {set_name}: its formulas apply"),
-            });
+            let text = format!(
+                "{path} is {set_name}: the {set_name} rates and formulas apply ({}).",
+                self.title
+            );
+            rec.reason(
+                Arc::from("formulas.select"),
+                true,
+                Arc::from(text.as_str()),
+                self.cite.clone(),
+            );
         }
         let cached = if rec.trace_on() {
             None

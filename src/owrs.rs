@@ -179,6 +179,22 @@ struct Ctx<'a> {
     diags: Vec<Diagnostic>,
 }
 
+/// A figure's unit, as far as its field's name says (OWRS files give none).
+fn unit_of(field: &str) -> &'static str {
+    let f = field.to_ascii_lowercase();
+    if f.contains("percent of") {
+        "percent"
+    } else if f.contains("tier_starts") {
+        "ccf"
+    } else if f.contains("price") || f.contains("rate") {
+        "USD/ccf"
+    } else if f.contains("charge") || f.contains("fee") {
+        "USD"
+    } else {
+        "(as in the file)"
+    }
+}
+
 fn yq(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
@@ -221,9 +237,10 @@ impl Ctx<'_> {
     fn scalar_param(&mut self, name: &str, value: Decimal, field: &str, line: usize) {
         let _ = write!(
             self.params,
-            "{}:\n  description: {}\n  unit: \"1\"\n  values:\n    - {{ from: {}, status: published, value: {}, source: {} }}\n",
+            "{}:\n  description: {}\n  unit: {}\n  values:\n    - {{ from: {}, status: published, value: {}, source: {} }}\n",
             yq(name),
             yq(&format!("{} of class {} (OWRS)", field, self.class)),
+            yq(unit_of(field)),
             self.date,
             yq(&value.normalize().to_string()),
             yq(&self.source(field, line)),
@@ -233,9 +250,10 @@ impl Ctx<'_> {
     fn table_param(&mut self, name: &str, keys: &[(String, Decimal)], field: &str, on: &str, line: usize) {
         let _ = write!(
             self.params,
-            "{}:\n  description: {}\n  unit: \"1\"\n  key: {}\n  keys: [{}]\n  values:\n    - from: {}\n      status: published\n      source: {}\n      value: {{ {} }}\n",
+            "{}:\n  description: {}\n  unit: {}\n  key: {}\n  keys: [{}]\n  values:\n    - from: {}\n      status: published\n      source: {}\n      value: {{ {} }}\n",
             yq(name),
             yq(&format!("{} of class {} by {on} (OWRS)", field, self.class)),
+            yq(unit_of(field)),
             yq(on),
             keys.iter().map(|(k, _)| yq(k)).collect::<Vec<_>>().join(", "),
             self.date,
@@ -602,6 +620,9 @@ fn import_class(ctx: &mut Ctx) -> Option<ClassOut> {
         if is_line {
             out.lines.push(fname.clone());
             let _ = write!(f, ", line: {}", yq(&label(fname)));
+            if expr.starts_with("tiered(usage_ccf") || expr.starts_with("budget_tiered(usage_ccf") {
+                f.push_str(", unit: ccf");
+            }
         }
         f.push_str(" }\n");
         out.formulas.push(f);

@@ -299,3 +299,220 @@ fn curated_bills_match_the_hand_checked_figures() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+/// `ratebook import owrs` and an imported pack through the other commands.
+mod cli {
+    use std::process::{Command, Output};
+
+    const SMC: &str =
+        "tests/data/owrs/full_utility_rates/California/Santa Monica City of - 2581/Older/smc-2016-03-01.owrs";
+
+    fn ratebook(args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_ratebook"))
+            .args(args)
+            .output()
+            .expect("runs")
+    }
+
+    fn text(b: &[u8]) -> String {
+        String::from_utf8_lossy(b).into_owned()
+    }
+
+    fn imported(dir: &std::path::Path) -> String {
+        let out = dir.to_string_lossy().to_string();
+        let o = ratebook(&["import", "owrs", SMC, "--out", &out]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("6 class(es)"), "{}", text(&o.stderr));
+        out
+    }
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("ratebook-owrs-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn an_imported_pack_works_with_every_command() {
+        let dir = temp("all");
+        let pack = imported(&dir);
+        // A second import into the same folder needs --force.
+        let again = ratebook(&["import", "owrs", SMC, "--out", &pack]);
+        assert_ne!(again.status.code(), Some(0));
+        assert!(text(&again.stderr).contains("--force"), "{}", text(&again.stderr));
+        assert_eq!(
+            ratebook(&["import", "owrs", SMC, "--out", &pack, "--force"])
+                .status
+                .code(),
+            Some(0)
+        );
+
+        let case = dir.join("case.json");
+        std::fs::write(&case, r#"{"cust_class": "RESIDENTIAL_SINGLE", "usage_ccf": 27.3}"#).expect("case");
+        let o = ratebook(&[
+            "decide",
+            "bill",
+            &case.to_string_lossy(),
+            "--pack",
+            &pack,
+            "--format",
+            "json",
+        ]);
+        let det: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(det["total"], "97.24");
+        assert_eq!(det["lines"][1]["quantity"], "13.3");
+        assert_eq!(det["lines"][1]["unit"], "ccf");
+
+        let o = ratebook(&["params", &pack]);
+        assert!(
+            text(&o.stdout).contains("RESIDENTIAL_SINGLE.tier_prices.2"),
+            "{}",
+            text(&o.stdout)
+        );
+        let o = ratebook(&["check", &pack]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+        assert!(
+            text(&o.stdout).contains("0 error(s), 0 warning(s)"),
+            "{}",
+            text(&o.stdout)
+        );
+
+        // A proposal: the second residential tier from 4.29 to 4.50.
+        let proposed = temp("proposed");
+        let proposed_s = imported(&proposed);
+        let params = proposed.join("params/owrs.yaml");
+        let text_params = std::fs::read_to_string(&params).expect("params");
+        let changed = text_params.replacen(
+            "value: \"4.29\", source: \"OWRS file smc-2016-03-01.owrs, rate_structure.RESIDENTIAL_SINGLE",
+            "value: \"4.50\", source: \"OWRS file smc-2016-03-01.owrs, rate_structure.RESIDENTIAL_SINGLE",
+            1,
+        );
+        assert_ne!(changed, text_params);
+        std::fs::write(&params, changed).expect("write");
+        let o = ratebook(&["diff", &pack, &proposed_s]);
+        assert!(
+            text(&o.stdout).contains("RESIDENTIAL_SINGLE.tier_prices.2"),
+            "{}",
+            text(&o.stdout)
+        );
+
+        let accounts = dir.join("accounts.csv");
+        std::fs::write(
+            &accounts,
+            "id,cust_class,meter_size,water_type,usage_ccf\nA1,RESIDENTIAL_SINGLE,,,27.3\nA2,RESIDENTIAL_SINGLE,,,10\nA3,IRRIGATION,5/8\",POTABLE,10\nA4,IRRIGATION,7/8\",POTABLE,10\n",
+        )
+        .expect("accounts");
+        let acc = accounts.to_string_lossy().to_string();
+        let o = ratebook(&[
+            "batch",
+            "--accounts",
+            &acc,
+            "--pack",
+            &pack,
+            "--decision",
+            "bill",
+            "--format",
+            "csv",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "a bad row makes exit 2: {}", text(&o.stderr));
+        let rows = text(&o.stdout);
+        assert!(
+            rows.starts_with("row,id,outcome,commodity_charge,total,error\n"),
+            "{rows}"
+        );
+        assert!(rows.contains("\n2,A1,computed,97.24,97.24,\n"), "{rows}");
+        assert!(rows.contains("\n4,A3,computed,40.70,40.70,\n"), "{rows}");
+        assert!(rows.contains("\n5,A4,,,,\"ratebook::case::unknown_key: "), "{rows}");
+        let o = ratebook(&["batch", "--accounts", &acc, "--pack", &pack, "--decision", "bill"]);
+        assert_eq!(text(&o.stdout).lines().count(), 4);
+
+        let o = ratebook(&[
+            "impact",
+            "--base",
+            &pack,
+            "--proposed",
+            &proposed_s,
+            "--accounts",
+            &acc,
+            "--format",
+            "json",
+        ]);
+        let impact: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o.stderr)));
+        assert_eq!(impact["pay_more"], 1, "{impact}");
+        assert_eq!(impact["errors"], 1, "{impact}");
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&proposed);
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_imported_says_what_and_where() {
+        let dir = temp("bad");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let bad_yaml = dir.join("bad.owrs");
+        std::fs::write(
+            &bad_yaml,
+            "metadata:\n  effective_date: 2016-03-01\nrate_structure:\n  A: [\n",
+        )
+        .expect("write");
+        let o = ratebook(&[
+            "import",
+            "owrs",
+            &bad_yaml.to_string_lossy(),
+            "--out",
+            &dir.join("p1").to_string_lossy(),
+        ]);
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("ratebook::owrs::yaml"), "{}", text(&o.stderr));
+        assert!(text(&o.stderr).contains("bad.owrs:"), "{}", text(&o.stderr));
+
+        let no_date = dir.join("no-date.owrs");
+        std::fs::write(
+            &no_date,
+            "metadata:\n  utility_name: X\nrate_structure:\n  A:\n    bill: 1\n",
+        )
+        .expect("write");
+        let o = ratebook(&[
+            "import",
+            "owrs",
+            &no_date.to_string_lossy(),
+            "--out",
+            &dir.join("p2").to_string_lossy(),
+        ]);
+        assert_ne!(o.status.code(), Some(0));
+        assert!(text(&o.stderr).contains("effective_date"), "{}", text(&o.stderr));
+
+        // A field that cannot be imported is named with its line; the class
+        // still imports and a bill that does not use it is computed.
+        let partial = dir.join("partial.owrs");
+        std::fs::write(
+            &partial,
+            "metadata:\n  effective_date: 07/01/2017\nrate_structure:\n  A:\n    flat_rate: 2\n    broken: flat_rate flat_rate\n    bill: flat_rate*usage_ccf\n",
+        )
+        .expect("write");
+        let p3 = dir.join("p3").to_string_lossy().to_string();
+        let o = ratebook(&["import", "owrs", &partial.to_string_lossy(), "--out", &p3]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("line 6, class A, field `broken`"),
+            "{}",
+            text(&o.stderr)
+        );
+        let case = dir.join("case.json");
+        std::fs::write(&case, r#"{"cust_class": "A", "usage_ccf": 5}"#).expect("case");
+        let o = ratebook(&[
+            "decide",
+            "bill",
+            &case.to_string_lossy(),
+            "--pack",
+            &p3,
+            "--format",
+            "json",
+        ]);
+        let det: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o.stderr)));
+        assert_eq!(det["total"], "10.00");
+        assert_eq!(det["as_of"], "2017-07-01");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -231,6 +231,9 @@ pub struct RawFormula {
     /// Shown as a line of the determination, with this label.
     #[serde(default)]
     pub line: Option<String>,
+    /// The unit of a line's quantity (a tiered line's: `ccf`).
+    #[serde(default)]
+    pub unit: Option<String>,
     #[serde(default)]
     pub cite: Option<String>,
     /// Where the formula comes from (a file and line).
