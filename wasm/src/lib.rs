@@ -161,6 +161,18 @@ impl RulePack {
         })
     }
 
+    /// A pack imported from an Open Water Rate Specification file (its
+    /// name, for sources, and its text): what `ratebook import owrs` writes.
+    /// Its `files()` are that pack's files.
+    #[wasm_bindgen(js_name = fromOwrs)]
+    pub fn from_owrs(name: &str, text: &str) -> Result<RulePack, JsValue> {
+        let imported = ratebook::owrs::import(name, text).map_err(|e| thrown(&e))?;
+        let pack = Pack::load(&MemoryLoader::new(imported.files), ".").map_err(|e| thrown(&e))?;
+        Ok(RulePack {
+            engine: Engine::new(pack).map_err(|e| thrown(&e))?,
+        })
+    }
+
     /// The pack's identity, title and decisions.
     #[wasm_bindgen(unchecked_return_type = "PackInfo")]
     pub fn info(&self) -> Result<JsValue, JsValue> {

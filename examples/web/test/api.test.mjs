@@ -110,6 +110,17 @@ test("a pack from a map of files: an overlay on the embedded pack", () => {
   assert.throws(() => RulePack.fromFiles({ "pack.yaml": "id: [" }), (e) => e.code === "ratebook::pack::yaml" && e.locations.length > 0);
 });
 
+test("a pack imported from an OWRS file bills as the CLI does", () => {
+  const file = join(root, "tests", "data", "owrs", "full_utility_rates", "California", "Santa Monica City of - 2581", "Older", "smc-2016-03-01.owrs");
+  const smc = RulePack.fromOwrs("smc-2016-03-01.owrs", readFileSync(file, "utf8"));
+  assert.equal(smc.info().id, "owrs-city-of-santa-monica-2016-03-01");
+  const bill = smc.decide("bill", JSON.stringify({ cust_class: "RESIDENTIAL_SINGLE", usage_ccf: 27.3 }));
+  assert.equal(bill.total, "97.24");
+  assert.deepEqual(bill.lines.map((l) => l.amount), ["40.18", "57.06"]);
+  assert.ok(Object.keys(smc.files()).includes("params/owrs.yaml"));
+  assert.throws(() => RulePack.fromOwrs("bad.owrs", "rate_structure: ["), (e) => e.code === "ratebook::owrs::yaml");
+});
+
 test("a staff claim is reviewed", () => {
   const r = pack.review("bill", example("bill-fy2324.yaml"), "lines: [ { id: sewer.volume, amount: \"194.40\" } ]");
   assert.equal(r.verdict, "disagree");
