@@ -27,14 +27,14 @@ fn floor(usage: Decimal) -> Decimal {
     ];
     let mut below = Decimal::ZERO;
     let mut bill = Decimal::ZERO;
-    for i in 0..4 {
+    for (i, price) in prices.iter().enumerate() {
         let cap = starts.get(i + 1).map(|s| *s - Decimal::ONE);
         let x = match cap {
             Some(c) => (usage.min(c) - below).max(Decimal::ZERO),
             None => (usage - below).max(Decimal::ZERO),
         };
         below += x;
-        bill += x * prices[i];
+        bill += x * price;
     }
     ratebook::money::round_money(bill)
 }
