@@ -363,6 +363,17 @@ mod cli {
         assert_eq!(det["lines"][1]["quantity"], "13.3");
         assert_eq!(det["lines"][1]["unit"], "ccf");
 
+        // The analyst's own tests run against the imported pack.
+        std::fs::create_dir_all(dir.join("tests")).expect("tests dir");
+        std::fs::write(
+            dir.join("tests/bills.yaml"),
+            "decision: bill\ncases:\n  - name: four tiers, by hand 14 x 2.87 + 13.3 x 4.29\n    case: { cust_class: RESIDENTIAL_SINGLE, usage_ccf: 27.3 }\n    expect: { total: \"97.24\", outputs: { commodity_charge: \"97.237\" } }\n  - name: recycled irrigation\n    case: { cust_class: IRRIGATION, usage_ccf: 300, meter_size: \"5/8\\\"\", water_type: RECYCLED }\n    expect: { total: \"1098.00\" }\n",
+        )
+        .expect("tests");
+        let o = ratebook(&["test", &pack]);
+        assert_eq!(o.status.code(), Some(0), "{}{}", text(&o.stdout), text(&o.stderr));
+        assert!(text(&o.stdout).contains("2 passed, 0 failed"), "{}", text(&o.stdout));
+
         let o = ratebook(&["params", &pack]);
         assert!(
             text(&o.stdout).contains("RESIDENTIAL_SINGLE.tier_prices.2"),
