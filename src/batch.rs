@@ -267,7 +267,34 @@ impl<R: BufRead> Iterator for Rows<R> {
 /// column's field (or the row `id`) and, for a coded column, its values.
 pub struct Direct<'a> {
     schema: &'a crate::case::Schema,
-    columns: Vec<(usize, Option<crate::case::FieldId>, Option<&'a CellValues>)>,
+    columns: Vec<DirectColumn<'a>>,
+}
+
+/// A column read into facts: its index, its field (none for `id`), what its
+/// coded values mean, and for a period's `from` or `to` which one it is.
+type DirectColumn<'a> = (
+    usize,
+    Option<crate::case::FieldId>,
+    Option<&'a CellValues>,
+    Option<&'static str>,
+);
+
+/// A column's field: a field path, or `PERIOD.from` / `PERIOD.to`.
+fn direct_field(schema: &crate::case::Schema, path: &str) -> Option<(crate::case::FieldId, Option<&'static str>)> {
+    if let Some(f) = schema.field(path) {
+        return Some((f, None));
+    }
+    for part in ["from", "to"] {
+        if let Some(f) = path
+            .strip_suffix(part)
+            .and_then(|p| p.strip_suffix('.'))
+            .and_then(|base| schema.field(base))
+            .filter(|f| schema.is_period(*f))
+        {
+            return Some((f, Some(part)));
+        }
+    }
+    None
 }
 
 impl Source {
@@ -333,8 +360,8 @@ impl Source {
             Some(plan) => plan
                 .iter()
                 .map(|(path, i, values)| match path.as_str() {
-                    "id" => Some((*i, None, None)),
-                    p => schema.field(p).map(|f| (*i, Some(f), values.as_ref())),
+                    "id" => Some((*i, None, None, None)),
+                    p => direct_field(schema, p).map(|(f, part)| (*i, Some(f), values.as_ref(), part)),
                 })
                 .collect::<Option<Vec<_>>>()?,
             None => self
@@ -342,8 +369,8 @@ impl Source {
                 .iter()
                 .enumerate()
                 .map(|(i, h)| match h.as_str() {
-                    "id" => Some((i, None, None)),
-                    p => schema.field(p).map(|f| (i, Some(f), None)),
+                    "id" => Some((i, None, None, None)),
+                    p => direct_field(schema, p).map(|(f, part)| (i, Some(f), None, part)),
                 })
                 .collect::<Option<Vec<_>>>()?,
         };
@@ -364,7 +391,7 @@ impl Source {
         }
         let mut values: smallvec::SmallVec<[Option<Value>; 16]> =
             smallvec::smallvec![None; direct.schema.ids().count()];
-        for (i, field, coded) in &direct.columns {
+        for (i, field, coded, part) in &direct.columns {
             let column = self.headers.get(*i).map_or("", String::as_str);
             let Some(cell) = rec.get(*i) else { continue };
             let Ok(cell) = std::str::from_utf8(cell) else {
@@ -386,8 +413,20 @@ impl Source {
                     Err(m) => return bad(id, m),
                 },
             };
-            if let Some(slot) = values.get_mut(field.0) {
-                *slot = Some(value);
+            let Some(slot) = values.get_mut(field.0) else { continue };
+            match part {
+                // `period.from` and `period.to` make one period.
+                Some(part) => match slot {
+                    Some(Value::Object(m)) => {
+                        m.insert((*part).to_string(), value);
+                    }
+                    _ => {
+                        let mut m = serde_json::Map::new();
+                        m.insert((*part).to_string(), value);
+                        *slot = Some(Value::Object(m));
+                    }
+                },
+                None => *slot = Some(value),
             }
         }
         let facts = direct
