@@ -343,3 +343,51 @@ fn a_reader_that_goes_away_is_not_an_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }
+
+/// CSV output reads rows straight into facts; JSON Lines output makes a case
+/// of each. Both must judge every row alike: the same rows fail, with the
+/// same codes, and the same totals.
+#[test]
+fn rows_read_into_facts_are_judged_as_cases_are() {
+    let dir = std::env::temp_dir().join(format!("ratebook-batch-direct-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (csv, bad) = csv_with_bad_rows(400);
+    let path = dir.join("accounts.csv");
+    std::fs::write(&path, &csv).expect("writes");
+    let run = |format: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_ratebook"))
+            .args([
+                "batch",
+                "--accounts",
+                path.to_str().expect("utf-8"),
+                "--decision",
+                "bill",
+                "--format",
+                format,
+            ])
+            .output()
+            .expect("runs");
+        String::from_utf8(o.stdout).expect("utf-8")
+    };
+    let jsonl: Vec<serde_json::Value> = run("jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let csv_out = run("csv");
+    let mut rows = csv::Reader::from_reader(csv_out.as_bytes());
+    let records: Vec<csv::StringRecord> = rows.records().map(|r| r.expect("a record")).collect();
+    assert_eq!(records.len(), jsonl.len());
+    let mut failed = 0;
+    for (r, j) in records.iter().zip(&jsonl) {
+        match j.get("error") {
+            Some(e) => {
+                failed += 1;
+                let code = e["code"].as_str().expect("code");
+                assert!(r[12].starts_with(code), "row {}: csv {:?}, jsonl {code}", &r[0], &r[12]);
+            }
+            None => assert_eq!(Some(&r[11]), j["total"].as_str(), "row {}", &r[0]),
+        }
+    }
+    assert_eq!(failed, bad);
+    let _ = std::fs::remove_dir_all(&dir);
+}
