@@ -629,22 +629,12 @@ fn decide_raw(
         as_of: opts.as_of,
         trace: opts.trace,
     };
-    if let Some(direct) = direct
+    if let (Some(direct), Some(lines)) = (direct, &opts.csv_lines)
         && let Some((row, id, facts)) = source.facts(direct, &raw)
     {
-        if let (Some(lines), true) = (&opts.csv_lines, engine.formulas(&opts.decision).is_some()) {
-            let amounts = facts.map_err(|e| *e).and_then(|f| {
-                let case_name = RowName(&source.name, row);
-                engine
-                    .amounts(&opts.decision, &case_name, &f, opts.as_of)
-                    .unwrap_or_else(|| Err(Error::input("ratebook::batch::no_facts", "not a formula decision")))
-            });
-            return amounts_line(lines, row, id, amounts);
-        }
-        let result = facts.map_err(|e| *e).and_then(|f| {
-            let case_name = format!("{} row {row}", source.name);
+        let amounts = facts.map_err(|e| *e).and_then(|f| {
             engine
-                .decide_facts(&opts.decision, &case_name, &f, &options)
+                .amounts(&opts.decision, &RowName(&source.name, row), &f, opts.as_of)
                 .unwrap_or_else(|| {
                     engine.check_decision_name(&opts.decision).and(Err(Error::input(
                         "ratebook::batch::no_facts",
@@ -655,7 +645,7 @@ fn decide_raw(
                     )))
                 })
         });
-        return output_line(opts, row, id, result);
+        return amounts_line(lines, row, id, amounts);
     }
     let (row, id, case) = source.row(raw);
     let result = case
@@ -673,20 +663,20 @@ impl std::fmt::Display for RowName<'_> {
     }
 }
 
-/// A CSV row from a formula decision's amounts: each line formula's value
-/// and the total, each rounded once to the cent.
+/// A CSV row from a determination's amounts: each line's amount and the
+/// total, to the cent (a formula line's value rounded once).
 fn amounts_line(
     lines: &[String],
     row: usize,
     id: Option<String>,
-    result: std::result::Result<crate::formulas::Evaluated, Error>,
+    result: std::result::Result<crate::engine::Amounts, Error>,
 ) -> (bool, String) {
     let mut out = String::with_capacity(64);
     out.push_str(&row.to_string());
     out.push(',');
-    out.push_str(&csv_cell(&id.unwrap_or_default()));
     match result {
         Ok(run) => {
+            out.push_str(&csv_cell(&id.or(run.id).unwrap_or_default()));
             out.push_str(",computed");
             for l in lines {
                 out.push(',');
@@ -702,6 +692,7 @@ fn amounts_line(
             (true, out)
         }
         Err(e) => {
+            out.push_str(&csv_cell(&id.unwrap_or_default()));
             out.push(',');
             for _ in lines {
                 out.push(',');

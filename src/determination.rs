@@ -403,6 +403,8 @@ pub struct Recorder {
     /// Case fields a charge needed that the case does not give.
     pub absent: Vec<String>,
     warned: Vec<(ParamId, NaiveDate)>,
+    /// Only amounts are wanted (a batch's CSV): no warnings are written.
+    amounts_only: bool,
 }
 
 impl Recorder {
@@ -419,7 +421,21 @@ impl Recorder {
             outcome: None,
             absent: Vec::new(),
             warned: Vec::new(),
+            amounts_only: false,
         }
+    }
+
+    /// A recorder for amounts alone: lines and missing figures, no trace,
+    /// no warnings (their text is the cost).
+    pub fn for_amounts() -> Self {
+        Recorder {
+            amounts_only: true,
+            ..Recorder::new(false)
+        }
+    }
+
+    pub fn amounts_only(&self) -> bool {
+        self.amounts_only
     }
 
     /// Records a trace event (nothing when the trace is off).
@@ -515,7 +531,10 @@ impl Recorder {
 
     /// Warns, once per dated value, that an assumed or supplied figure was used.
     fn flag(&mut self, id: ParamId, p: &Parameter, status: Status, dated: &DatedValue, shown: impl FnOnce() -> String) {
-        if !matches!(status, Status::Assumed | Status::Supplied) || self.warned.contains(&(id, dated.from)) {
+        if self.amounts_only
+            || !matches!(status, Status::Assumed | Status::Supplied)
+            || self.warned.contains(&(id, dated.from))
+        {
             return;
         }
         self.warned.push((id, dated.from));

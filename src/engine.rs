@@ -10,6 +10,7 @@ use crate::pack::{DecisionSource, Pack};
 use crate::params::Override;
 use crate::script;
 use chrono::NaiveDate;
+use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -30,6 +31,17 @@ impl Default for Options {
             trace: true,
         }
     }
+}
+
+/// A determination's amounts alone (see `Engine::amounts`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Amounts {
+    pub total: Option<Decimal>,
+    /// Each line's amount by id (a charge's parts summed; a formula line's
+    /// exact value, rounded when it is written).
+    pub lines: smallvec::SmallVec<[(Arc<str>, Decimal); 8]>,
+    /// The first text the decision echoes (an account id).
+    pub id: Option<String>,
 }
 
 /// A declarative decision, compiled.
@@ -218,7 +230,7 @@ impl Engine {
     }
 
     /// The input schema of a decision made without a script (charges or
-    /// formulas): what `decide_facts` takes.
+    /// formulas): what `amounts` takes.
     pub fn schema(&self, decision: &str) -> Option<&Schema> {
         match &self.decisions.get(decision)?.1 {
             Compiled::Declarative(d) => Some(&d.schema),
@@ -227,73 +239,45 @@ impl Engine {
         }
     }
 
-    /// Makes a determination from facts checked against `schema(decision)`
-    /// (a batch row read straight into facts); `None` for a scripted
-    /// decision, which needs the case itself. The determination holds no case.
-    pub fn decide_facts(
-        &self,
-        decision: &str,
-        case_name: &str,
-        facts: &crate::case::Facts,
-        options: &Options,
-    ) -> Option<Result<Determination>> {
-        let (name, compiled) = self.decisions.get(decision)?;
-        let mut rec = Recorder::new(options.trace);
-        let result = match compiled {
-            Compiled::Declarative(d) => run_declarative_facts(&self.pack, d, case_name, facts, options.as_of, &mut rec)
-                .map(|as_of| (as_of, None)),
-            Compiled::Formulas(f) => f
-                .run_facts(
-                    &self.pack,
-                    &case_name,
-                    facts,
-                    options.as_of,
-                    &mut rec,
-                    crate::formulas::Record::Determination,
-                )
-                .map(|run| (run.as_of, Some(run.total))),
-            Compiled::Script { .. } => return None,
-        };
-        Some(result.and_then(|(as_of, total)| {
-            if !rec.missing.is_empty() {
-                return Err(missing_error(name, rec.missing));
-            }
-            let total = total.unwrap_or_else(|| Some(rec.total()));
-            let mut det = rec.finish(name, &self.pack.ident, as_of, total, "computed");
-            det.set = Arc::clone(&self.overrides);
-            det.known_at = self.known_at;
-            Ok(det)
-        }))
-    }
-
-    /// The total and each line formula's exact value of a formula decision
-    /// from checked facts, without the determination (a batch's CSV):
-    /// the same evaluation, recording nothing else. `None` for other decisions.
+    /// The amounts of a determination from facts checked against
+    /// `schema(decision)` (a batch row read straight into facts): the total
+    /// and each line's amount, for a CSV. The same evaluation as `decide`,
+    /// recording nothing else (no trace, reasons or warnings). `None` for
+    /// a scripted decision, which needs the case itself.
     pub fn amounts(
         &self,
         decision: &str,
         case_name: &dyn std::fmt::Display,
         facts: &Facts,
         as_of: Option<NaiveDate>,
-    ) -> Option<Result<crate::formulas::Evaluated>> {
-        let (name, Compiled::Formulas(f)) = self.decisions.get(decision)? else {
-            return None;
+    ) -> Option<Result<Amounts>> {
+        let (name, compiled) = self.decisions.get(decision)?;
+        let mut rec = Recorder::for_amounts();
+        let result = match compiled {
+            Compiled::Declarative(d) => run_declarative_facts(&self.pack, d, case_name, facts, as_of, &mut rec)
+                .map(|_| (None, Default::default())),
+            Compiled::Formulas(f) => f
+                .run_facts(&self.pack, case_name, facts, as_of, &mut rec)
+                .map(|run| (Some(run.total), run.lines)),
+            Compiled::Script { .. } => return None,
         };
-        let mut rec = Recorder::new(false);
-        let run = f.run_facts(
-            &self.pack,
-            case_name,
-            facts,
-            as_of,
-            &mut rec,
-            crate::formulas::Record::Amounts,
-        );
-        Some(run.and_then(|run| {
-            if rec.missing.is_empty() {
-                Ok(run)
-            } else {
-                Err(missing_error(name, rec.missing))
+        Some(result.and_then(|(total, formula_lines)| {
+            if !rec.missing.is_empty() {
+                return Err(missing_error(name, rec.missing));
             }
+            let mut lines: smallvec::SmallVec<[(Arc<str>, Decimal); 8]> = formula_lines.into_iter().collect();
+            for l in &rec.lines {
+                match lines.iter_mut().find(|(id, _)| *id == l.text.id) {
+                    Some((_, sum)) => *sum += l.amount,
+                    None => lines.push((l.text.id.clone(), l.amount)),
+                }
+            }
+            let id = rec.outputs.iter().find_map(|(_, v)| v.as_str().map(str::to_string));
+            Ok(Amounts {
+                total: total.unwrap_or_else(|| Some(rec.total())),
+                lines,
+                id,
+            })
         }))
     }
 
@@ -419,14 +403,21 @@ pub fn run_declarative(
     rec: &mut Recorder,
 ) -> Result<NaiveDate> {
     let facts = d.schema.check(case)?;
-    run_declarative_facts(pack, d, &case.name, &facts, as_of.or_else(|| case.as_of()), rec)
+    run_declarative_facts(
+        pack,
+        d,
+        &case.name.as_str(),
+        &facts,
+        as_of.or_else(|| case.as_of()),
+        rec,
+    )
 }
 
 /// `run_declarative` on checked facts.
 fn run_declarative_facts(
     pack: &Pack,
     d: &Declarative,
-    case_name: &str,
+    case_name: &dyn std::fmt::Display,
     facts: &Facts,
     as_of: Option<NaiveDate>,
     rec: &mut Recorder,

@@ -777,14 +777,7 @@ impl Formulas {
     /// Evaluates the decision for a case into `rec`.
     pub fn run(&self, pack: &Pack, case: &Case, as_of: Option<NaiveDate>, rec: &mut Recorder) -> Result<Evaluated> {
         let facts = self.schema.check(case)?;
-        self.run_facts(
-            pack,
-            &case.name,
-            &facts,
-            as_of.or_else(|| case.as_of()),
-            rec,
-            Record::Determination,
-        )
+        self.run_facts(pack, &case.name, &facts, as_of.or_else(|| case.as_of()), rec)
     }
 
     /// `run` on checked facts.
@@ -795,8 +788,12 @@ impl Formulas {
         facts: &Facts,
         as_of: Option<NaiveDate>,
         rec: &mut Recorder,
-        record: Record,
     ) -> Result<Evaluated> {
+        let record = if rec.amounts_only() {
+            Record::Amounts
+        } else {
+            Record::Determination
+        };
         let as_of = as_of.or(self.effective).ok_or_else(|| {
             Error::input(
                 "ratebook::case::no_as_of",
