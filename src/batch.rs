@@ -77,11 +77,13 @@ pub type Row = (usize, Option<String>, std::result::Result<Case, Box<Error>>);
 
 /// A row as read, before it becomes a case: rows are read in order on one
 /// thread and turned into cases (or facts) on the workers.
+#[derive(Clone)]
 pub struct RawRow {
     row: usize,
     raw: Raw,
 }
 
+#[derive(Clone)]
 enum Raw {
     Line(Vec<u8>),
     Record(csv::ByteRecord),
@@ -437,6 +439,26 @@ impl Source {
     }
 }
 
+impl Source {
+    /// The input's name (a file), as rows are named in messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Direct<'_> {
+    /// The text of a field in facts read through this plan: a text field's
+    /// text, an enum field's value.
+    pub fn text(&self, facts: &crate::case::Facts, path: &str) -> Option<String> {
+        let f = self.schema.field(path)?;
+        match facts.get(f) {
+            crate::case::Fact::Text(t) => Some(t.to_string()),
+            crate::case::Fact::Enum(i) => self.schema.values(f)?.get(usize::from(*i)).map(|v| v.to_string()),
+            _ => None,
+        }
+    }
+}
+
 /// A row read into facts: number, `id`, facts or why not.
 pub type FactsRow = (
     usize,
@@ -655,7 +677,7 @@ fn decide_raw(
 }
 
 /// A row's name in messages (`accounts.csv row 12`), written only when one is.
-struct RowName<'a>(&'a str, usize);
+pub(crate) struct RowName<'a>(pub(crate) &'a str, pub(crate) usize);
 
 impl std::fmt::Display for RowName<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -5,7 +5,7 @@
 //! cause (the lines and figures that moved). Reports as markdown, JSON and a
 //! self-contained HTML page with SVG charts.
 
-use crate::batch::{CHUNK, Rows};
+use crate::batch::{CHUNK, Direct, RawRow, RowName, Rows, Source};
 use crate::case::Case;
 use crate::determination::Determination;
 use crate::engine::{Engine, Options};
@@ -127,18 +127,7 @@ fn decide_both(
     case: Result<Case, Box<crate::Error>>,
 ) -> Account {
     let options = Options { as_of, trace: false };
-    let mut a = Account {
-        id: format!("row {row}"),
-        class: String::new(),
-        assistance: String::new(),
-        base: None,
-        proposed: None,
-        base_outcome: String::new(),
-        proposed_outcome: String::new(),
-        error: None,
-        row,
-        case: None,
-    };
+    let mut a = Account::at(row);
     let case = match case {
         Ok(c) => c,
         Err(e) => {
@@ -150,7 +139,7 @@ fn decide_both(
     if let Some(id) = text("account.id") {
         a.id = id;
     }
-    a.class = text("account.class").unwrap_or_else(|| "-".into());
+    a.class = CLASS_FIELDS.iter().find_map(|p| text(p)).unwrap_or_else(|| "-".into());
     a.assistance = match case.get("account.low_income_tier") {
         Some(t) => format!(
             "low-income tier {}",
@@ -173,6 +162,85 @@ fn decide_both(
         (_, Err(e)) => a.error = Some(format!("proposed: {}", e.message)),
     }
     a
+}
+
+/// The case fields that name an account's class (Portland's, an OWRS file's).
+const CLASS_FIELDS: [&str; 2] = ["account.class", "cust_class"];
+
+/// An account under both packs from a CSV record read straight into facts
+/// for each pack's decision (their amounts alone; the case is made later
+/// only for the accounts whose change is explained). `None` when a pack
+/// needs the case itself (a scripted decision).
+#[allow(clippy::too_many_arguments)]
+fn amounts_both(
+    base: &Engine,
+    proposed: &Engine,
+    decision: &str,
+    as_of: Option<chrono::NaiveDate>,
+    source: &Source,
+    (db, dp): &(Direct, Direct),
+    r: &RawRow,
+) -> Option<Account> {
+    let (row, id, fb) = source.facts(db, r)?;
+    let (_, _, fp) = source.facts(dp, r)?;
+    let mut a = Account::at(row);
+    let (fb, fp) = match (fb, fp) {
+        (Ok(b), Ok(p)) => (b, p),
+        (Err(e), _) | (_, Err(e)) => {
+            a.error = Some(e.message.clone());
+            return Some(a);
+        }
+    };
+    if let Some(id) = db.text(&fb, "account.id").or(id) {
+        a.id = id;
+    }
+    a.class = CLASS_FIELDS
+        .iter()
+        .find_map(|p| db.text(&fb, p))
+        .unwrap_or_else(|| "-".into());
+    a.assistance = db
+        .text(&fb, "account.low_income_tier")
+        .map_or_else(|| "none".into(), |t| format!("low-income tier {t}"));
+    let name = RowName(source.name(), row);
+    match (
+        base.amounts(decision, &name, &fb, as_of)?,
+        proposed.amounts(decision, &name, &fp, as_of)?,
+    ) {
+        (Ok(b), Ok(p)) => {
+            a.base = Some(b.total.unwrap_or_default());
+            a.proposed = Some(p.total.unwrap_or_default());
+            a.base_outcome = "computed".into();
+            a.proposed_outcome = "computed".into();
+        }
+        (Err(e), _) => a.error = Some(format!("base: {}", e.message)),
+        (_, Err(e)) => a.error = Some(format!("proposed: {}", e.message)),
+    }
+    Some(a)
+}
+
+impl Account {
+    fn at(row: usize) -> Account {
+        Account {
+            id: format!("row {row}"),
+            class: String::new(),
+            assistance: String::new(),
+            base: None,
+            proposed: None,
+            base_outcome: String::new(),
+            proposed_outcome: String::new(),
+            error: None,
+            row,
+            case: None,
+        }
+    }
+
+    /// The account with its case, for explaining its change.
+    fn with_case(mut self, source: &Source, r: &RawRow) -> Account {
+        if self.case.is_none() {
+            self.case = source.row(r.clone()).2.ok();
+        }
+        self
+    }
 }
 
 /// Decides every account under both packs and summarises the change.
@@ -206,14 +274,29 @@ pub fn run<R: BufRead>(
     // The largest changes so far, with their cases (kept small).
     let mut top: Vec<(Decimal, Account)> = Vec::new();
     let mut flipped: Vec<(Decimal, Account)> = Vec::new();
-    let mut rows = rows.peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
+    let (source, mut raw) = rows.split();
+    let direct = match (base.schema(decision), proposed.schema(decision)) {
+        (Some(b), Some(p)) => source.direct(b).zip(source.direct(p)),
+        _ => None,
+    };
+    loop {
+        let chunk: Vec<RawRow> = raw.by_ref().take(CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
         let accounts: Vec<Account> = chunk
-            .into_par_iter()
-            .map(|(row, _, case)| decide_both(base, proposed, decision, as_of, row, case))
+            .par_iter()
+            .map(|r| {
+                direct
+                    .as_ref()
+                    .and_then(|d| amounts_both(base, proposed, decision, as_of, &source, d, r))
+                    .unwrap_or_else(|| {
+                        let (row, _, case) = source.row(r.clone());
+                        decide_both(base, proposed, decision, as_of, row, case)
+                    })
+            })
             .collect();
-        for a in accounts {
+        for (a, r) in accounts.into_iter().zip(&chunk) {
             impact.accounts += 1;
             let (Some(b), Some(p)) = (a.base, a.proposed) else {
                 impact.errors += 1;
@@ -245,13 +328,13 @@ pub fn run<R: BufRead>(
                     .entry(format!("{} -> {}", a.base_outcome, a.proposed_outcome))
                     .or_default() += 1;
                 if flipped.len() < 20 {
-                    flipped.push((d, a.clone()));
+                    flipped.push((d, a.clone().with_case(&source, r)));
                 }
             }
             changes.push(d);
             impact.changes_by_class.entry(a.class.clone()).or_default().push(d);
             if !d.is_zero() && (top.len() < 10 || top.last().is_some_and(|(t, _)| d.abs() > t.abs())) {
-                top.push((d, a));
+                top.push((d, a.with_case(&source, r)));
                 top.sort_by(|x, y| y.0.abs().cmp(&x.0.abs()).then(x.1.row.cmp(&y.1.row)));
                 top.truncate(10);
             }
