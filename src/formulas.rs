@@ -276,31 +276,24 @@ impl Parser {
     }
 
     fn expr(&mut self) -> std::result::Result<Ast, String> {
-        let mut left = self.term()?;
-        loop {
-            let op = if self.eat('+') {
-                Op::Add
-            } else if self.eat('-') {
-                Op::Sub
-            } else {
-                return Ok(left);
-            };
-            left = Ast::Bin(op, Box::new(left), Box::new(self.term()?));
-        }
+        self.binary([('+', Op::Add), ('-', Op::Sub)], Parser::term)
     }
 
     fn term(&mut self) -> std::result::Result<Ast, String> {
-        let mut left = self.unary()?;
-        loop {
-            let op = if self.eat('*') {
-                Op::Mul
-            } else if self.eat('/') {
-                Op::Div
-            } else {
-                return Ok(left);
-            };
-            left = Ast::Bin(op, Box::new(left), Box::new(self.unary()?));
+        self.binary([('*', Op::Mul), ('/', Op::Div)], Parser::unary)
+    }
+
+    /// One level of left-associative operators over the next level.
+    fn binary(
+        &mut self,
+        ops: [(char, Op); 2],
+        next: fn(&mut Parser) -> std::result::Result<Ast, String>,
+    ) -> std::result::Result<Ast, String> {
+        let mut left = next(self)?;
+        while let Some(op) = ops.iter().find(|(c, _)| self.eat(*c)).map(|(_, op)| *op) {
+            left = Ast::Bin(op, Box::new(left), Box::new(next(self)?));
         }
+        Ok(left)
     }
 
     fn unary(&mut self) -> std::result::Result<Ast, String> {
@@ -356,49 +349,49 @@ impl Parser {
     }
 }
 
-/// The names a formula text refers to (not functions or tables), in order
-/// of first use; for importers checking what a formula needs.
-pub fn names_in(text: &str) -> std::result::Result<Vec<String>, String> {
-    fn walk(a: &Ast, out: &mut Vec<String>) {
-        match a {
-            Ast::Name(n) => {
-                if !out.contains(n) {
-                    out.push(n.clone());
-                }
-            }
-            Ast::Index(_, xs) | Ast::Call(_, xs) | Ast::List(xs) => xs.iter().for_each(|x| walk(x, out)),
-            Ast::Neg(x) => walk(x, out),
+impl Ast {
+    /// Calls `f` on this node and every node below it, in order.
+    fn visit(&self, f: &mut impl FnMut(&Ast)) {
+        f(self);
+        match self {
+            Ast::Index(_, xs) | Ast::Call(_, xs) | Ast::List(xs) => xs.iter().for_each(|x| x.visit(f)),
+            Ast::Neg(x) => x.visit(f),
             Ast::Bin(_, a, b) => {
-                walk(a, out);
-                walk(b, out);
-            }
-            Ast::Num(_) | Ast::Text(_) => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(&parse(text)?, &mut out);
-    Ok(out)
-}
-
-/// The tables a formula text looks up (`name[...]`).
-pub fn tables_in(text: &str) -> std::result::Result<Vec<String>, String> {
-    fn walk(a: &Ast, out: &mut Vec<String>) {
-        match a {
-            Ast::Index(n, xs) => {
-                out.push(n.clone());
-                xs.iter().for_each(|x| walk(x, out));
-            }
-            Ast::Call(_, xs) | Ast::List(xs) => xs.iter().for_each(|x| walk(x, out)),
-            Ast::Neg(x) => walk(x, out),
-            Ast::Bin(_, a, b) => {
-                walk(a, out);
-                walk(b, out);
+                a.visit(f);
+                b.visit(f);
             }
             Ast::Name(_) | Ast::Num(_) | Ast::Text(_) => {}
         }
     }
+
+    /// The names it refers to (not functions or tables), in order of first use.
+    fn names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        self.visit(&mut |a| {
+            if let Ast::Name(n) = a
+                && !out.contains(n)
+            {
+                out.push(n.clone());
+            }
+        });
+        out
+    }
+}
+
+/// The names a formula text refers to (not functions or tables), in order
+/// of first use; for importers checking what a formula needs.
+pub fn names_in(text: &str) -> std::result::Result<Vec<String>, String> {
+    Ok(parse(text)?.names())
+}
+
+/// The tables a formula text looks up (`name[...]`).
+pub fn tables_in(text: &str) -> std::result::Result<Vec<String>, String> {
     let mut out = Vec::new();
-    walk(&parse(text)?, &mut out);
+    parse(text)?.visit(&mut |a| {
+        if let Ast::Index(n, _) = a {
+            out.push(n.clone());
+        }
+    });
     Ok(out)
 }
 
@@ -551,18 +544,6 @@ fn evaluation_order(
     asts: &[Ast],
     index: &HashMap<&str, usize>,
 ) -> std::result::Result<Vec<usize>, String> {
-    fn deps(a: &Ast, index: &HashMap<&str, usize>, out: &mut Vec<usize>) {
-        match a {
-            Ast::Name(n) => out.extend(index.get(n.as_str())),
-            Ast::Index(_, xs) | Ast::Call(_, xs) | Ast::List(xs) => xs.iter().for_each(|x| deps(x, index, out)),
-            Ast::Neg(x) => deps(x, index, out),
-            Ast::Bin(_, a, b) => {
-                deps(a, index, out);
-                deps(b, index, out);
-            }
-            Ast::Num(_) | Ast::Text(_) => {}
-        }
-    }
     // 0 = not seen, 1 = in progress, 2 = done
     let mut state = vec![0u8; asts.len()];
     let mut order = Vec::with_capacity(asts.len());
@@ -586,10 +567,15 @@ fn evaluation_order(
             *s = 1;
         }
         path.push(i);
-        let mut ds = Vec::new();
-        if let Some(a) = asts.get(i) {
-            deps(a, index, &mut ds);
-        }
+        let ds: Vec<usize> = asts
+            .get(i)
+            .map(|a| {
+                a.names()
+                    .iter()
+                    .filter_map(|n| index.get(n.as_str()).copied())
+                    .collect()
+            })
+            .unwrap_or_default();
         for d in ds {
             visit(d, asts, index, state, order, path)?;
         }
