@@ -597,10 +597,10 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 fn pick(values: &[Arc<str>], v: &Value) -> Result<u16, (&'static str, String)> {
-    let text = match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
+    let text: std::borrow::Cow<str> = match v {
+        Value::String(s) => s.as_str().into(),
+        Value::Number(n) => n.to_string().into(),
+        Value::Bool(b) => b.to_string().into(),
         other => {
             return Err((
                 "ratebook::case::wrong_type",
