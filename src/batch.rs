@@ -55,10 +55,19 @@ pub fn csv_header(lines: &[String]) -> String {
 }
 
 fn csv_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_cell(&mut out, s);
+    out
+}
+
+/// Appends a CSV cell, quoted when it must be.
+fn push_cell(out: &mut String, s: &str) {
     if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
     } else {
-        s.to_string()
+        out.push_str(s);
     }
 }
 
@@ -693,12 +702,12 @@ fn amounts_line(
     id: Option<String>,
     result: std::result::Result<crate::engine::Amounts, Error>,
 ) -> (bool, String) {
+    use std::fmt::Write as _;
     let mut out = String::with_capacity(64);
-    out.push_str(&row.to_string());
-    out.push(',');
+    let _ = write!(out, "{row},");
     match result {
         Ok(run) => {
-            out.push_str(&csv_cell(&id.or(run.id).unwrap_or_default()));
+            push_cell(&mut out, &id.or(run.id).unwrap_or_default());
             out.push_str(",computed");
             for l in lines {
                 out.push(',');
@@ -714,7 +723,7 @@ fn amounts_line(
             (true, out)
         }
         Err(e) => {
-            out.push_str(&csv_cell(&id.unwrap_or_default()));
+            push_cell(&mut out, &id.unwrap_or_default());
             out.push(',');
             for _ in lines {
                 out.push(',');

@@ -430,6 +430,7 @@ impl Recorder {
     pub fn for_amounts() -> Self {
         Recorder {
             amounts_only: true,
+            lines: Vec::new(),
             ..Recorder::new(false)
         }
     }

@@ -755,7 +755,7 @@ struct Run<'a> {
     as_of: NaiveDate,
     case: &'a dyn std::fmt::Display,
     rec: &'a mut Recorder,
-    values: Vec<Val>,
+    values: smallvec::SmallVec<[Val; 12]>,
     record: Record,
 }
 
@@ -823,7 +823,7 @@ impl Formulas {
             as_of,
             case: case_name,
             rec,
-            values: Vec::with_capacity(set.formulas.len()),
+            values: smallvec::SmallVec::with_capacity(set.formulas.len()),
             record,
         };
         let mut lines = smallvec::SmallVec::new();
@@ -943,7 +943,7 @@ impl Formulas {
             as_of,
             case: &"",
             rec: &mut rec,
-            values: Vec::with_capacity(set.formulas.len()),
+            values: smallvec::SmallVec::with_capacity(set.formulas.len()),
             record: Record::Amounts,
         };
         let mut values = Vec::with_capacity(set.formulas.len());
