@@ -156,7 +156,11 @@ enum Val {
 /// Parses a formula; the error is a message about the text.
 fn parse(text: &str) -> std::result::Result<Ast, String> {
     let tokens = tokenize(text)?;
-    let mut p = Parser { tokens, at: 0 };
+    let mut p = Parser {
+        tokens,
+        at: 0,
+        depth: 0,
+    };
     let ast = p.expr()?;
     match p.peek() {
         None => Ok(ast),
@@ -245,7 +249,17 @@ fn tokenize(text: &str) -> std::result::Result<Vec<Tok>, String> {
 struct Parser {
     tokens: Vec<Tok>,
     at: usize,
+    /// How deeply the formula nests so far (bounded: no stack overflow).
+    depth: usize,
 }
+
+/// The most formulas in one set (which also bounds how deeply they depend
+/// on each other).
+const MAX_FORMULAS: usize = 1000;
+
+/// The deepest nesting a formula may have (parentheses, lists, arguments,
+/// signs).
+const MAX_DEPTH: usize = 64;
 
 impl Parser {
     fn peek(&self) -> Option<&Tok> {
@@ -276,7 +290,21 @@ impl Parser {
     }
 
     fn expr(&mut self) -> std::result::Result<Ast, String> {
-        self.binary([('+', Op::Add), ('-', Op::Sub)], Parser::term)
+        self.nested(|p| p.binary([('+', Op::Add), ('-', Op::Sub)], Parser::term))
+    }
+
+    /// Runs one level deeper, refusing a formula nested past `MAX_DEPTH`.
+    fn nested(
+        &mut self,
+        f: impl FnOnce(&mut Parser) -> std::result::Result<Ast, String>,
+    ) -> std::result::Result<Ast, String> {
+        if self.depth >= MAX_DEPTH {
+            return Err(format!("the formula nests more than {MAX_DEPTH} deep"));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
     }
 
     fn term(&mut self) -> std::result::Result<Ast, String> {
@@ -298,14 +326,14 @@ impl Parser {
 
     fn unary(&mut self) -> std::result::Result<Ast, String> {
         if self.eat('-') {
-            return Ok(Ast::Neg(Box::new(self.unary()?)));
+            return self.nested(|p| Ok(Ast::Neg(Box::new(p.unary()?))));
         }
         if self.eat('+') {
-            return self.unary();
+            return self.nested(Parser::unary);
         }
         let base = self.atom()?;
         if self.eat('^') {
-            return Ok(Ast::Bin(Op::Pow, Box::new(base), Box::new(self.unary()?)));
+            return self.nested(|p| Ok(Ast::Bin(Op::Pow, Box::new(base), Box::new(p.unary()?))));
         }
         Ok(base)
     }
@@ -452,6 +480,12 @@ pub fn compile(pack: &Pack, file: &str, def: &RawDecision, raw: &RawFormulas) ->
     }
     let mut sets = Vec::new();
     for (set_name, list) in &raw.sets {
+        if list.len() > MAX_FORMULAS {
+            return Err(bad(format!(
+                "set `{set_name}` has {} formulas; a set has at most {MAX_FORMULAS}",
+                list.len()
+            )));
+        }
         let mut asts = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
         for f in list {
@@ -1446,5 +1480,10 @@ mod tests {
             ))))
         );
         assert_eq!(parse("1e3").ok(), Some(Ast::Num(d("1000"))));
+        let deep = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(parse(&deep).is_err_and(|m| m.contains("nests more than")));
+        assert!(parse(&"-".repeat(10_000)).is_err());
+        assert!(parse(&vec!["2"; 10_000].join("^")).is_err());
+        assert!(parse(&format!("{}1{}", "(".repeat(30), ")".repeat(30))).is_ok());
     }
 }

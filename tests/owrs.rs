@@ -503,3 +503,62 @@ mod cli {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Real files cut and spliced at random: the import and every bill it makes
+/// answer with a pack or an error, never a panic.
+mod mangled {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FILES: [&str; 4] = [
+        "full_utility_rates/California/Santa Monica City of - 2581/Older/smc-2016-03-01.owrs",
+        "full_utility_rates/California/Santa Margarita Water District - 2578/Older/smwd-2016-01-01.owrs",
+        "full_utility_rates/California/Indio  City Of - 1397/01-01-2018.owrs",
+        "full_utility_rates/California/Hayward  City of - 1294/Hayward-2016-10-01.owrs",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_mangled_file_never_panics(
+            which in 0usize..4,
+            cut in 0usize..4000,
+            len in 0usize..200,
+            insert in "[ -~\n]{0,40}",
+            usage in 0u32..500,
+        ) {
+            let text = std::fs::read_to_string(format!("{CORPUS}/{}", FILES[which])).expect("file");
+            let bytes = text.as_bytes();
+            let at = cut.min(bytes.len());
+            let end = (at + len).min(bytes.len());
+            let mut mangled = bytes[..at].to_vec();
+            mangled.extend_from_slice(insert.as_bytes());
+            mangled.extend_from_slice(&bytes[end..]);
+            let mangled = String::from_utf8_lossy(&mangled).into_owned();
+            if let Ok(imported) = ratebook::owrs::import("mangled.owrs", &mangled)
+                && let Ok(pack) = Pack::load(&MemoryLoader::new(imported.files.clone()), ".")
+                && let Ok(engine) = Engine::new(pack)
+            {
+                let schema = engine.schema("bill").expect("a formula decision");
+                for class in &imported.classes {
+                    // Only the fields this decision takes, so the formulas run.
+                    let all = serde_json::json!({
+                        "cust_class": class, "usage_ccf": usage, "meter_size": "5/8\"",
+                        "water_type": "POTABLE", "hhsize": 3, "et_amount": 4, "irr_area": 1000,
+                        "days_in_period": 30, "city_limits": "inside_city", "domestic_type": "domestic",
+                    });
+                    let case: serde_json::Map<String, serde_json::Value> = all
+                        .as_object()
+                        .expect("a map")
+                        .iter()
+                        .filter(|(k, _)| schema.field(k).is_some())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    let case = Case::from_value("mangled", serde_json::Value::Object(case));
+                    let _ = engine.decide("bill", &case, &Options::default());
+                }
+            }
+        }
+    }
+}
