@@ -562,3 +562,82 @@ mod mangled {
         }
     }
 }
+
+/// Formula decisions written by hand: the pack format's own example, a
+/// formula overridden by an input, and the mistakes a pack can make.
+mod formula_decisions {
+    use super::*;
+
+    fn pack(formulas: &str, inputs: &str) -> Result<Engine, String> {
+        let mut files = ratebook::pack::Files::new();
+        files.insert(
+            "pack.yaml".into(),
+            "id: f\ntitle: f\nversion: \"1\"\ndecisions: [bill]\n".into(),
+        );
+        files.insert("citations.yaml".into(), "rates: { title: the rates }\n".into());
+        files.insert(
+            "params/rates.yaml".into(),
+            "service:\n  description: service charge by meter\n  unit: USD\n  key: meter_size\n  keys: ['5/8\"', '1 1/2\"']\n  values:\n    - { from: 2016-03-01, status: published, value: { '5/8\"': \"10.00\", '1 1/2\"': \"25.00\" }, source: the rate sheet }\n".into(),
+        );
+        files.insert(
+            "decisions/bill.yaml".into(),
+            format!("title: a bill\ncite: rates\ninputs:\n{inputs}formulas:\n{formulas}"),
+        );
+        let pack = Pack::load(&MemoryLoader::new(files), ".").map_err(|e| e.message)?;
+        Engine::new(pack).map_err(|e| e.message)
+    }
+
+    const INPUTS: &str =
+        "  usage_ccf: { type: number }\n  meter_size: { type: text }\n  days: { type: number, required: false }\n";
+
+    fn bill(engine: &Engine, case: serde_json::Value) -> Result<ratebook::Determination, String> {
+        engine
+            .decide("bill", &Case::from_value("case", case), &Options::default())
+            .map_err(|e| e.message)
+    }
+
+    #[test]
+    fn a_formula_decision_bills_from_its_formulas() {
+        let engine = pack(
+            "  total: bill\n  effective: 2016-03-01\n  sets:\n    all:\n      - { name: bill, expr: \"service + commodity * days / 30\" }\n      - { name: service, expr: \"service[size_key(meter_size)]\", line: Service }\n      - { name: commodity, expr: \"tiered(usage_ccf, [0, 15, 41], [2.87, 4.29, 6.44])\", line: Commodity, unit: ccf }\n      - { name: days, expr: \"30\" }\n",
+            INPUTS,
+        )
+        .expect("compiles");
+        // Forward references; `1|1/2"` matches `1 1/2"`; 14 x 2.87 + 13.3 x 4.29 = 97.237.
+        let det = bill(&engine, serde_json::json!({"usage_ccf": 27.3, "meter_size": "1|1/2\""})).expect("bills");
+        assert_eq!(det.total.map(|t| t.to_string()).as_deref(), Some("122.24"));
+        assert_eq!(det.lines.len(), 3, "the service line and two tiers");
+        assert_eq!(det.outputs.get("commodity").and_then(|v| v.as_str()), Some("97.237"));
+        // A given input stands in for the formula of its name: 60 days.
+        let det = bill(
+            &engine,
+            serde_json::json!({"usage_ccf": 27.3, "meter_size": "5/8\"", "days": 60}),
+        )
+        .expect("bills");
+        assert_eq!(det.total.map(|t| t.to_string()).as_deref(), Some("204.47"));
+        // A key not in the table is the case's error, naming the keys.
+        let e = bill(&engine, serde_json::json!({"usage_ccf": 1, "meter_size": "3/4\""})).expect_err("no such meter");
+        assert!(e.contains("`3/4\"` is not a key of `service`"), "{e}");
+    }
+
+    #[test]
+    fn a_broken_formula_decision_is_refused_naming_the_formula() {
+        let set = |f: &str| format!("  total: bill\n  effective: 2016-03-01\n  sets:\n    all:\n{f}");
+        let e = pack(
+            &set("      - { name: bill, expr: \"a + 1\" }\n      - { name: a, expr: \"bill * 2\" }\n"),
+            INPUTS,
+        )
+        .expect_err("a circle");
+        assert!(e.contains("`bill`, `a`") && e.contains("circle"), "{e}");
+        let e = pack(&set("      - { name: bill, expr: \"usage_ccf * rate\" }\n"), INPUTS).expect_err("unknown name");
+        assert!(
+            e.contains("`rate` is not a formula of this set, an input or a parameter"),
+            "{e}"
+        );
+        let e = pack(&set("      - { name: bill, expr: \"usage_ccf *\" }\n"), INPUTS).expect_err("syntax");
+        assert!(e.contains("formula `bill`"), "{e}");
+        let e =
+            pack(&set("      - { name: bill, expr: \"sqrt(usage_ccf)\" }\n"), INPUTS).expect_err("unknown function");
+        assert!(e.contains("`sqrt(...)` is not a function here"), "{e}");
+    }
+}
