@@ -45,13 +45,10 @@ fn bench(c: &mut Criterion) {
     let engine = Engine::new(Pack::load(&MemoryLoader::new(imported.files), ".").expect("loads")).expect("compiles");
     let case = Case::parse("bench", r#"{"cust_class": "RESIDENTIAL_SINGLE", "usage_ccf": 27.3}"#).expect("case");
     let usage = Decimal::new(273, 1);
-    let full = Options {
-        as_of: None,
-        trace: true,
-    };
+    let full = Options::default();
     let lean = Options {
-        as_of: None,
         trace: false,
+        ..Options::default()
     };
     let schema = engine.schema("bill").expect("a formula decision");
     let facts = schema.check(&case).expect("facts");

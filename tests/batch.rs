@@ -141,18 +141,7 @@ fn csv_output_has_a_row_per_account_with_each_line_and_the_error() {
     let (csv, _) = csv_with_bad_rows(40);
     let path = dir.join("accounts.csv");
     std::fs::write(&path, &csv).expect("writes");
-    let o = Command::new(env!("CARGO_BIN_EXE_ratebook"))
-        .args([
-            "batch",
-            "--accounts",
-            path.to_str().expect("utf-8"),
-            "--decision",
-            "bill",
-            "--format",
-            "csv",
-        ])
-        .output()
-        .expect("runs");
+    let o = batch_as(&path, "csv");
     let text = String::from_utf8(o.stdout).expect("utf-8");
     let mut rows = csv::Reader::from_reader(text.as_bytes());
     let header: Vec<String> = rows.headers().expect("a header").iter().map(str::to_string).collect();
@@ -344,6 +333,22 @@ fn a_reader_that_goes_away_is_not_an_error() {
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
 }
 
+/// `ratebook batch` over a file of Portland bills, in a format.
+fn batch_as(path: &std::path::Path, format: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ratebook"))
+        .args([
+            "batch",
+            "--accounts",
+            path.to_str().expect("utf-8"),
+            "--decision",
+            "bill",
+            "--format",
+            format,
+        ])
+        .output()
+        .expect("runs")
+}
+
 /// CSV output reads rows straight into facts; JSON Lines output makes a case
 /// of each. Both must judge every row alike: the same rows fail, with the
 /// same codes, and the same totals.
@@ -354,21 +359,7 @@ fn rows_read_into_facts_are_judged_as_cases_are() {
     let (csv, bad) = csv_with_bad_rows(400);
     let path = dir.join("accounts.csv");
     std::fs::write(&path, &csv).expect("writes");
-    let run = |format: &str| {
-        let o = Command::new(env!("CARGO_BIN_EXE_ratebook"))
-            .args([
-                "batch",
-                "--accounts",
-                path.to_str().expect("utf-8"),
-                "--decision",
-                "bill",
-                "--format",
-                format,
-            ])
-            .output()
-            .expect("runs");
-        String::from_utf8(o.stdout).expect("utf-8")
-    };
+    let run = |format: &str| String::from_utf8(batch_as(&path, format).stdout).expect("utf-8");
     let jsonl: Vec<serde_json::Value> = run("jsonl")
         .lines()
         .map(|l| serde_json::from_str(l).expect("json"))
