@@ -166,8 +166,6 @@ struct ClassOut {
     formulas: Vec<String>,
     /// Inputs used: name -> "number" | "text".
     inputs: BTreeMap<String, &'static str>,
-    lines: Vec<String>,
-    has_bill: bool,
 }
 
 struct Ctx<'a> {
@@ -364,22 +362,15 @@ pub fn import(name: &str, text: &str) -> crate::error::Result<Imported> {
         let out = import_class(&mut ctx);
         let class_diags = std::mem::take(&mut ctx.diags);
         diagnostics.extend(class_diags);
-        match out {
-            Some(out) => {
-                params.push_str(&class_params);
-                let _ = writeln!(sets, "    {}:", yq(class));
-                for f in &out.formulas {
-                    sets.push_str(f);
-                }
-                for (k, t) in out.inputs {
-                    inputs.entry(k).or_insert(t);
-                }
-                let _ = out.lines;
-                let _ = out.has_bill;
-                imported.push(class.clone());
-            }
-            _ => skipped.push(class.clone()),
+        params.push_str(&class_params);
+        let _ = writeln!(sets, "    {}:", yq(class));
+        for f in &out.formulas {
+            sets.push_str(f);
         }
+        for (k, t) in out.inputs {
+            inputs.entry(k).or_insert(t);
+        }
+        imported.push(class.clone());
     }
     if imported.is_empty() {
         let list = diagnostics
@@ -477,12 +468,12 @@ pub fn parse_owrs_date(s: &str) -> Option<String> {
     Some(date.to_string())
 }
 
-fn import_class(ctx: &mut Ctx) -> Option<ClassOut> {
+/// A class's formulas and the inputs they read; what cannot be imported is
+/// an `error(...)` formula and a diagnostic.
+fn import_class(ctx: &mut Ctx) -> ClassOut {
     let mut out = ClassOut {
         formulas: Vec::new(),
         inputs: BTreeMap::new(),
-        lines: Vec::new(),
-        has_bill: false,
     };
     let field_names: BTreeSet<String> = ctx.fields.iter().map(|(k, _)| k.clone()).collect();
     // Which tier lists are read as budget tiers, and the charges' formulas.
@@ -608,9 +599,6 @@ fn import_class(ctx: &mut Ctx) -> Option<ClassOut> {
             out.inputs.entry(fname.clone()).or_insert(t);
         }
         let is_line = bill_names.iter().any(|b| b == fname) && fname != "bill";
-        if fname == "bill" {
-            out.has_bill = true;
-        }
         let mut f = format!(
             "      - {{ name: {}, expr: {}, source: {}",
             yq(&clean(fname)),
@@ -618,7 +606,6 @@ fn import_class(ctx: &mut Ctx) -> Option<ClassOut> {
             yq(&format!("line {line}"))
         );
         if is_line {
-            out.lines.push(fname.clone());
             let _ = write!(f, ", line: {}", yq(&label(fname)));
             if expr.starts_with("tiered(usage_ccf") || expr.starts_with("budget_tiered(usage_ccf") {
                 f.push_str(", unit: ccf");
@@ -657,7 +644,7 @@ fn import_class(ctx: &mut Ctx) -> Option<ClassOut> {
             yq(&format!("alias of {full}, line {line}"))
         ));
     }
-    Some(out)
+    out
 }
 
 fn label(field: &str) -> String {
