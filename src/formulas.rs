@@ -1019,11 +1019,6 @@ impl Formulas {
         }
         out
     }
-
-    /// The cite of the decision.
-    pub fn cite(&self) -> &Arc<str> {
-        &self.cite
-    }
 }
 
 fn add_line(
