@@ -38,6 +38,17 @@ fn csv_with_bad_rows(n: usize) -> (Vec<u8>, usize) {
     (out, bad)
 }
 
+/// `n` accounts with 5% bad rows written to `accounts.csv` in a fresh
+/// folder named for the test: the folder, the file and how many are bad.
+fn accounts_file(test: &str, n: usize) -> (std::path::PathBuf, std::path::PathBuf, usize) {
+    let dir = std::env::temp_dir().join(format!("ratebook-batch-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (csv, bad) = csv_with_bad_rows(n);
+    let path = dir.join("accounts.csv");
+    std::fs::write(&path, &csv).expect("writes");
+    (dir, path, bad)
+}
+
 fn batch(path: &str, threads: &str) -> (Option<i32>, Vec<u8>, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_ratebook"))
         .args(["batch", "--accounts", path, "--decision", "bill", "--threads", threads])
@@ -52,13 +63,9 @@ fn batch(path: &str, threads: &str) -> (Option<i32>, Vec<u8>, String) {
 
 #[test]
 fn every_row_appears_exactly_once_in_order_whatever_the_thread_count() {
-    let dir = std::env::temp_dir().join(format!("ratebook-batch-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
     let n = 10_000;
-    let (csv, bad) = csv_with_bad_rows(n);
+    let (dir, path, bad) = accounts_file("order", n);
     assert_eq!(bad, n / 20, "5% bad rows");
-    let path = dir.join("accounts.csv");
-    std::fs::write(&path, &csv).expect("writes");
     let path = path.to_str().expect("utf-8");
     let (code1, out1, err1) = batch(path, "1");
     let (code2, out2, _) = batch(path, "2");
@@ -136,11 +143,7 @@ fn json_lines_in_with_bad_lines_keep_every_row() {
 
 #[test]
 fn csv_output_has_a_row_per_account_with_each_line_and_the_error() {
-    let dir = std::env::temp_dir().join(format!("ratebook-batch-csv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let (csv, _) = csv_with_bad_rows(40);
-    let path = dir.join("accounts.csv");
-    std::fs::write(&path, &csv).expect("writes");
+    let (dir, path, _) = accounts_file("csv", 40);
     let o = batch_as(&path, "csv");
     let text = String::from_utf8(o.stdout).expect("utf-8");
     let mut rows = csv::Reader::from_reader(text.as_bytes());
@@ -354,11 +357,7 @@ fn batch_as(path: &std::path::Path, format: &str) -> std::process::Output {
 /// same codes, and the same totals.
 #[test]
 fn rows_read_into_facts_are_judged_as_cases_are() {
-    let dir = std::env::temp_dir().join(format!("ratebook-batch-direct-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let (csv, bad) = csv_with_bad_rows(400);
-    let path = dir.join("accounts.csv");
-    std::fs::write(&path, &csv).expect("writes");
+    let (dir, path, bad) = accounts_file("direct", 400);
     let run = |format: &str| String::from_utf8(batch_as(&path, format).stdout).expect("utf-8");
     let jsonl: Vec<serde_json::Value> = run("jsonl")
         .lines()
