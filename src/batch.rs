@@ -9,6 +9,7 @@ use crate::engine::{Engine, Options};
 use crate::error::{Error, Location};
 use rayon::prelude::*;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 
 /// Rows decided together (enough for every core, small enough that memory
@@ -281,14 +282,48 @@ pub struct Direct<'a> {
     columns: Vec<DirectColumn<'a>>,
 }
 
-/// A column read into facts: its index, its field (none for `id`), what its
-/// coded values mean, and for a period's `from` or `to` which one it is.
-type DirectColumn<'a> = (
-    usize,
-    Option<crate::case::FieldId>,
-    Option<&'a CellValues>,
-    Option<&'static str>,
-);
+/// A column read into facts.
+struct DirectColumn<'a> {
+    index: usize,
+    /// Its field; none for `id`.
+    field: Option<crate::case::FieldId>,
+    /// What its coded values mean, and the facts of those the field takes.
+    coded: Option<(&'a CellValues, HashMap<&'a str, crate::case::Fact>)>,
+    /// For a period's `from` or `to`, which one it is.
+    part: Option<&'static str>,
+}
+
+impl<'a> DirectColumn<'a> {
+    fn new(
+        schema: &crate::case::Schema,
+        index: usize,
+        path: &str,
+        coded: Option<&'a CellValues>,
+    ) -> Option<DirectColumn<'a>> {
+        if path == "id" {
+            return Some(DirectColumn {
+                index,
+                field: None,
+                coded: None,
+                part: None,
+            });
+        }
+        let (field, part) = direct_field(schema, path)?;
+        let coded = coded.map(|values| {
+            let facts = values
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str(), schema.fact_of_value(field, v)?)))
+                .collect();
+            (values, facts)
+        });
+        Some(DirectColumn {
+            index,
+            field: Some(field),
+            coded,
+            part,
+        })
+    }
+}
 
 /// A column's field: a field path, or `PERIOD.from` / `PERIOD.to`.
 fn direct_field(schema: &crate::case::Schema, path: &str) -> Option<(crate::case::FieldId, Option<&'static str>)> {
@@ -370,19 +405,13 @@ impl Source {
         let columns = match &self.plan {
             Some(plan) => plan
                 .iter()
-                .map(|(path, i, values)| match path.as_str() {
-                    "id" => Some((*i, None, None, None)),
-                    p => direct_field(schema, p).map(|(f, part)| (*i, Some(f), values.as_ref(), part)),
-                })
+                .map(|(path, i, values)| DirectColumn::new(schema, *i, path, values.as_ref()))
                 .collect::<Option<Vec<_>>>()?,
             None => self
                 .headers
                 .iter()
                 .enumerate()
-                .map(|(i, h)| match h.as_str() {
-                    "id" => Some((i, None, None, None)),
-                    p => direct_field(schema, p).map(|(f, part)| (i, Some(f), None, part)),
-                })
+                .map(|(i, h)| DirectColumn::new(schema, i, h, None))
                 .collect::<Option<Vec<_>>>()?,
         };
         Some(Direct { schema, columns })
@@ -395,16 +424,25 @@ impl Source {
             return None;
         };
         let at = r.row;
-        let mut id = None;
-        let bad = |id, m: String| Some((at, id, Err(bad_row(&self.name, at, "ratebook::batch::bad_row", m))));
         if let Some(e) = self.width_error(at, rec) {
             return Some((at, row_id(&self.headers, rec), Err(e)));
         }
+        if let Some((id, facts)) = plain_facts(direct, rec) {
+            return Some((at, id, Ok(facts)));
+        }
+        let mut id = None;
+        let bad = |id, m: String| Some((at, id, Err(bad_row(&self.name, at, "ratebook::batch::bad_row", m))));
         let mut values: smallvec::SmallVec<[Option<Value>; 16]> =
             smallvec::smallvec![None; direct.schema.ids().count()];
-        for (i, field, coded, part) in &direct.columns {
-            let column = self.headers.get(*i).map_or("", String::as_str);
-            let Some(cell) = rec.get(*i) else { continue };
+        for DirectColumn {
+            index,
+            field,
+            coded,
+            part,
+        } in &direct.columns
+        {
+            let column = self.headers.get(*index).map_or("", String::as_str);
+            let Some(cell) = rec.get(*index) else { continue };
             let Ok(cell) = std::str::from_utf8(cell) else {
                 return bad(id, format!("column `{column}` is not UTF-8 text"));
             };
@@ -414,7 +452,7 @@ impl Source {
                 continue;
             };
             let value = match coded {
-                Some(values) => match values.get(cell) {
+                Some((values, _)) => match values.get(cell) {
                     Some(v) => v.clone(),
                     None => return bad(id, unmapped(column, cell, direct.schema.path(*field), values)),
                 },
@@ -468,7 +506,55 @@ impl Direct<'_> {
     }
 }
 
+/// A record's `id` and facts when every cell plainly is what its field
+/// takes, read without making a case value; `None` when a cell is not, so
+/// that the row is checked as a case is and its problems are reported the
+/// same way.
+fn plain_facts(direct: &Direct, rec: &csv::ByteRecord) -> Option<(Option<String>, crate::case::Facts)> {
+    let schema = direct.schema;
+    let mut slots: smallvec::SmallVec<[Option<crate::case::Fact>; 16]> =
+        smallvec::smallvec![None; schema.ids().count()];
+    let mut period: Option<(crate::case::FieldId, Option<&str>, Option<&str>)> = None;
+    let mut id = None;
+    for c in &direct.columns {
+        let cell = std::str::from_utf8(rec.get(c.index)?).ok()?.trim();
+        let Some(field) = c.field else {
+            id = (!cell.is_empty()).then(|| cell.to_string());
+            continue;
+        };
+        let fact = match (&c.coded, c.part) {
+            (Some((_, facts)), None) => facts.get(cell)?.clone(),
+            (Some(_), Some(_)) => return None,
+            (None, _) if cell.is_empty() => continue,
+            (None, Some(part)) => {
+                let p = period.get_or_insert((field, None, None));
+                if p.0 != field {
+                    return None;
+                }
+                if part == "from" {
+                    p.1 = Some(cell);
+                } else {
+                    p.2 = Some(cell);
+                }
+                continue;
+            }
+            (None, None) => schema.fact_of_text(field, cell)?,
+        };
+        *slots.get_mut(field.0)? = Some(fact);
+    }
+    if let Some((field, from, to)) = period {
+        *slots.get_mut(field.0)? = Some(schema.period_of_texts(from?, to?)?);
+    }
+    let facts = slots
+        .into_iter()
+        .zip(schema.ids())
+        .map(|(slot, f)| slot.or_else(|| schema.absent_fact(f)))
+        .collect::<Option<crate::case::Facts>>()?;
+    Some((id, facts))
+}
+
 /// A row read into facts: number, `id`, facts or why not.
+
 pub type FactsRow = (
     usize,
     Option<String>,

@@ -297,6 +297,12 @@ impl Facts {
     }
 }
 
+impl FromIterator<Fact> for Facts {
+    fn from_iter<I: IntoIterator<Item = Fact>>(iter: I) -> Self {
+        Facts(iter.into_iter().collect())
+    }
+}
+
 impl Schema {
     pub fn compile(file: &str, inputs: &IndexMap<String, RawInput>) -> Result<Schema> {
         let mut fields = Vec::new();
@@ -409,6 +415,53 @@ impl Schema {
             Kind::List { items, .. } => Some(items),
             _ => None,
         }
+    }
+
+    /// The fact a CSV cell's text gives a field when the text plainly is
+    /// one: the fact a case with that text gets. `None` for anything else
+    /// (text the field refuses, a list written as JSON, `true` in a text
+    /// field), which the caller checks as a case value, so that it is
+    /// judged and reported exactly as a case's is.
+    pub fn fact_of_text(&self, id: FieldId, text: &str) -> Option<Fact> {
+        let f = self.fields.get(id.0)?;
+        if text.starts_with('[') || text.starts_with('{') {
+            return None;
+        }
+        let boolean = text == "true" || text == "false";
+        match &f.kind {
+            Kind::Text if !boolean => Some(Fact::Text(Arc::from(text))),
+            Kind::Number { .. } if !boolean => number_fact(&f.kind, parse_decimal(text)?).ok(),
+            Kind::Date => parse_date(text).map(Fact::Date),
+            Kind::Enum(values) => values.iter().position(|v| **v == *text).map(|i| Fact::Enum(i as u16)),
+            Kind::Bool if boolean => Some(Fact::Bool(text == "true")),
+            _ => None,
+        }
+    }
+
+    /// A period field's fact from the texts of its two dates, when they make
+    /// a period a case would be given (`None` otherwise, as above).
+    pub fn period_of_texts(&self, from: &str, to: &str) -> Option<Fact> {
+        period_fact(Period {
+            from: parse_date(from)?,
+            to: parse_date(to)?,
+        })
+        .ok()
+    }
+
+    /// A field's fact from a case value, when the value is right for it.
+    pub fn fact_of_value(&self, id: FieldId, v: &Value) -> Option<Fact> {
+        let f = self.fields.get(id.0)?;
+        match f.kind {
+            Kind::List { .. } => None,
+            _ => check(f, v).ok(),
+        }
+    }
+
+    /// The fact of a field a case leaves out: its default, or `None` when
+    /// it is required.
+    pub fn absent_fact(&self, id: FieldId) -> Option<Fact> {
+        let f = self.fields.get(id.0)?;
+        (!f.required).then(|| f.default.clone())
     }
 
     pub fn is_number(&self, id: FieldId) -> bool {
@@ -685,23 +738,7 @@ fn check(f: &Field, v: &Value) -> Result<Fact, (&'static str, String)> {
             Value::Number(n) => Ok(Fact::Text(Arc::from(n.to_string().as_str()))),
             _ => Err(wrong("text")),
         },
-        Kind::Number { min, max, integer } => {
-            let d = number_of(v).ok_or_else(|| wrong("a number"))?;
-            if *integer && !d.fract().is_zero() {
-                return Err(("ratebook::case::bad_value", format!("{d} is not a whole number")));
-            }
-            if let Some(m) = min
-                && d < *m
-            {
-                return Err(("ratebook::case::out_of_range", format!("{d} is below the minimum {m}")));
-            }
-            if let Some(m) = max
-                && d > *m
-            {
-                return Err(("ratebook::case::out_of_range", format!("{d} is above the maximum {m}")));
-            }
-            Ok(Fact::Number(d))
-        }
+        Kind::Number { .. } => number_fact(&f.kind, number_of(v).ok_or_else(|| wrong("a number"))?),
         Kind::Date => {
             let s = v.as_str().ok_or_else(|| wrong("a date (YYYY-MM-DD)"))?;
             parse_date(s).map(Fact::Date).ok_or_else(|| {
@@ -735,23 +772,10 @@ fn check(f: &Field, v: &Value) -> Result<Fact, (&'static str, String)> {
                     ));
                 }
             }
-            let p = Period {
+            period_fact(Period {
                 from: get("from")?,
                 to: get("to")?,
-            };
-            if p.to <= p.from {
-                return Err((
-                    "ratebook::case::bad_period",
-                    format!("the period ends ({}) on or before it starts ({})", p.to, p.from),
-                ));
-            }
-            if p.days() > MAX_PERIOD_DAYS {
-                return Err((
-                    "ratebook::case::bad_period",
-                    format!("the period is {} days long; the limit is {MAX_PERIOD_DAYS}", p.days()),
-                ));
-            }
-            Ok(Fact::Period(p))
+            })
         }
         Kind::Bool => v.as_bool().map(Fact::Bool).ok_or_else(|| wrong("true or false")),
         // Lists are checked by `check_list`, which reports inside items.
@@ -768,6 +792,44 @@ fn check(f: &Field, v: &Value) -> Result<Fact, (&'static str, String)> {
             Ok(Fact::Set(mask))
         }
     }
+}
+
+/// A number checked against its field's bounds.
+fn number_fact(kind: &Kind, d: Decimal) -> Result<Fact, (&'static str, String)> {
+    let Kind::Number { min, max, integer } = kind else {
+        return Err(("ratebook::case::wrong_type", format!("expected a number, got `{d}`")));
+    };
+    if *integer && !d.fract().is_zero() {
+        return Err(("ratebook::case::bad_value", format!("{d} is not a whole number")));
+    }
+    if let Some(m) = min
+        && d < *m
+    {
+        return Err(("ratebook::case::out_of_range", format!("{d} is below the minimum {m}")));
+    }
+    if let Some(m) = max
+        && d > *m
+    {
+        return Err(("ratebook::case::out_of_range", format!("{d} is above the maximum {m}")));
+    }
+    Ok(Fact::Number(d))
+}
+
+/// A period that ends after it starts and is not too long.
+fn period_fact(p: Period) -> Result<Fact, (&'static str, String)> {
+    if p.to <= p.from {
+        return Err((
+            "ratebook::case::bad_period",
+            format!("the period ends ({}) on or before it starts ({})", p.to, p.from),
+        ));
+    }
+    if p.days() > MAX_PERIOD_DAYS {
+        return Err((
+            "ratebook::case::bad_period",
+            format!("the period is {} days long; the limit is {MAX_PERIOD_DAYS}", p.days()),
+        ));
+    }
+    Ok(Fact::Period(p))
 }
 
 /// Longest service period accepted: about three years.

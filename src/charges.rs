@@ -603,22 +603,23 @@ fn eval_qty(
     rec: &mut Recorder,
     date: NaiveDate,
     line: &Arc<str>,
-    basis: &mut Basis,
+    mut basis: Option<&mut Basis>,
 ) -> Option<Decimal> {
     match q {
         Qty::Const(d) => Some(*d),
         Qty::Field(f, path) => {
             let v = facts.get(*f).number();
-            match v {
-                Some(v) => basis.terms.push((path.clone(), v)),
-                None => rec.absent(path, line),
+            match (v, basis) {
+                (Some(v), Some(b)) => b.terms.push((path.clone(), v)),
+                (Some(_), None) => {}
+                (None, _) => rec.absent(path, line),
             }
             v
         }
         Qty::Param(p) => {
             let v = rec.param(store, *p, None, date, Some(line))?.value;
-            if let Some(param) = store.get(*p) {
-                basis.terms.push((param.name.clone(), v));
+            if let (Some(param), Some(b)) = (store.get(*p), basis) {
+                b.terms.push((param.name.clone(), v));
             }
             Some(v)
         }
@@ -638,10 +639,12 @@ fn eval_qty(
                 {
                     continue;
                 }
-                let v = eval_qty(q, facts, store, rec, date, line, basis)?;
+                let v = eval_qty(q, facts, store, rec, date, line, basis.as_deref_mut())?;
                 best = Some(best.map_or(v, |b| b.min(v)));
             }
-            basis.lesser = true;
+            if let Some(b) = basis {
+                b.lesser = true;
+            }
             best
         }
         Qty::First(qs) => {
@@ -660,7 +663,9 @@ fn eval_qty(
             None
         }
         Qty::Divide(a, d) => {
-            basis.divisor = Some(*d);
+            if let Some(b) = basis.as_deref_mut() {
+                b.divisor = Some(*d);
+            }
             eval_qty(a, facts, store, rec, date, line, basis).map(|v| crate::money::divide(v, *d))
         }
         Qty::Cases(arms, otherwise) => {
@@ -837,13 +842,15 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
     let mut whole: Option<Decimal> = None;
     let last = parts.len().saturating_sub(1);
     for (i, part) in parts.into_iter().enumerate() {
-        let mut shown = Basis::default();
-        let Some(q) = eval_qty(&c.quantity, facts, store, rec, part.from, &c.id, &mut shown) else {
+        // How the quantity was found, shown on the line unless it is plain
+        // (or only amounts are wanted).
+        let mut shown = (!is_simple(&c.quantity) && !rec.amounts_only()).then(Basis::default);
+        let Some(q) = eval_qty(&c.quantity, facts, store, rec, part.from, &c.id, shown.as_mut()) else {
             // A missing figure was recorded; keep going to find the others.
             let _ = rec.param(store, c.rate, key, part.from, Some(&c.id));
             continue;
         };
-        let basis = (!is_simple(&c.quantity)).then_some(Basis { result: q, ..shown });
+        let basis = shown.map(|shown| Basis { result: q, ..shown });
         if let Some(b) = &basis {
             rec.event(|| Event::Basis {
                 line: c.id.clone(),

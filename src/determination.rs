@@ -426,7 +426,7 @@ impl Recorder {
     }
 
     /// A recorder for amounts alone: lines and missing figures, no trace,
-    /// no warnings (their text is the cost).
+    /// reasons or warnings (their text is the cost).
     pub fn for_amounts() -> Self {
         Recorder {
             amounts_only: true,
@@ -588,6 +588,9 @@ impl Recorder {
     /// Adds a reason. (A charge's condition is traced where it is tested;
     /// a script's requirement is traced by `requirement`.)
     pub fn reason(&mut self, rule: Arc<str>, passed: bool, text: Arc<str>, cite: Arc<str>) {
+        if self.amounts_only {
+            return;
+        }
         self.reasons.push(Arc::new(Reason {
             rule,
             passed,
@@ -599,6 +602,9 @@ impl Recorder {
 
     /// Adds a prepared reason (a charge's, shared by every bill).
     pub fn push_reason(&mut self, reason: &Arc<Reason>) {
+        if self.amounts_only {
+            return;
+        }
         self.reasons.push(Arc::clone(reason));
     }
 

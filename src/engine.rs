@@ -453,7 +453,7 @@ fn run_declarative_facts(
         )
         .at(Location::file(case_name.to_string())));
     }
-    if rec.missing.is_empty() {
+    if rec.missing.is_empty() && !rec.amounts_only() {
         proration_reason(d, period, rec);
         for (path, f) in &d.echo {
             if let Some(t) = facts.get(*f).text() {
