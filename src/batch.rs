@@ -554,7 +554,6 @@ fn plain_facts(direct: &Direct, rec: &csv::ByteRecord) -> Option<(Option<String>
 }
 
 /// A row read into facts: number, `id`, facts or why not.
-
 pub type FactsRow = (
     usize,
     Option<String>,
