@@ -9,7 +9,6 @@ use crate::engine::{Engine, Options};
 use crate::error::{Error, Location};
 use rayon::prelude::*;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::io::{BufRead, Write};
 
 /// Rows decided together (enough for every core, small enough that memory
@@ -116,8 +115,17 @@ pub struct Rows<R: BufRead> {
 }
 
 enum Inner<R: BufRead> {
-    Lines { reader: R, line: usize },
-    Csv { reader: csv::Reader<R>, row: usize },
+    Lines {
+        reader: R,
+        line: usize,
+    },
+    Csv {
+        reader: csv::Reader<R>,
+        row: usize,
+        /// The last record's bytes and fields: the next one's room, so a
+        /// record is read without growing its buffers.
+        room: (usize, usize),
+    },
     Done,
 }
 
@@ -150,7 +158,11 @@ impl<R: BufRead> Rows<R> {
                     .iter()
                     .map(str::to_string)
                     .collect();
-                Inner::Csv { reader: csv, row: 1 }
+                Inner::Csv {
+                    reader: csv,
+                    row: 1,
+                    room: (64, headers.len()),
+                }
             }
         };
         Ok(Rows {
@@ -239,8 +251,8 @@ impl<R: BufRead> Inner<R> {
                     }
                 }
             },
-            Inner::Csv { reader, row } => {
-                let mut rec = csv::ByteRecord::new();
+            Inner::Csv { reader, row, room } => {
+                let mut rec = csv::ByteRecord::with_capacity(room.0, room.1);
                 *row += 1;
                 let at = *row;
                 match reader.read_byte_record(&mut rec) {
@@ -248,10 +260,13 @@ impl<R: BufRead> Inner<R> {
                         *self = Inner::Done;
                         None
                     }
-                    Ok(true) => Some(RawRow {
-                        row: at,
-                        raw: Raw::Record(rec),
-                    }),
+                    Ok(true) => {
+                        *room = (rec.as_slice().len(), rec.len());
+                        Some(RawRow {
+                            row: at,
+                            raw: Raw::Record(rec),
+                        })
+                    }
                     Err(e) => Some(RawRow {
                         row: at,
                         raw: Raw::Bad(bad_row(name, at, "ratebook::batch::bad_row", e.to_string())),
@@ -280,6 +295,9 @@ impl<R: BufRead> Iterator for Rows<R> {
 pub struct Direct<'a> {
     schema: &'a crate::case::Schema,
     columns: Vec<DirectColumn<'a>>,
+    /// The facts of a row that gives nothing (each field's default), and
+    /// the fields it must give, one bit each; none past 64 fields.
+    template: Option<(crate::case::Facts, u64)>,
 }
 
 /// A column read into facts.
@@ -288,7 +306,7 @@ struct DirectColumn<'a> {
     /// Its field; none for `id`.
     field: Option<crate::case::FieldId>,
     /// What its coded values mean, and the facts of those the field takes.
-    coded: Option<(&'a CellValues, HashMap<&'a str, crate::case::Fact>)>,
+    coded: Option<(&'a CellValues, Vec<(&'a str, crate::case::Fact)>)>,
     /// For a period's `from` or `to`, which one it is.
     part: Option<&'static str>,
 }
@@ -414,7 +432,24 @@ impl Source {
                 .map(|(i, h)| DirectColumn::new(schema, i, h, None))
                 .collect::<Option<Vec<_>>>()?,
         };
-        Some(Direct { schema, columns })
+        let template = (schema.ids().count() <= 64).then(|| {
+            let mut required = 0u64;
+            let facts = schema
+                .ids()
+                .map(|f| {
+                    schema.absent_fact(f).unwrap_or_else(|| {
+                        required |= 1 << f.0;
+                        crate::case::Fact::Absent
+                    })
+                })
+                .collect();
+            (facts, required)
+        });
+        Some(Direct {
+            schema,
+            columns,
+            template,
+        })
     }
 
     /// A raw CSV row read straight into facts (`None` for a JSON line,
@@ -512,18 +547,20 @@ impl Direct<'_> {
 /// same way.
 fn plain_facts(direct: &Direct, rec: &csv::ByteRecord) -> Option<(Option<String>, crate::case::Facts)> {
     let schema = direct.schema;
-    let mut slots: smallvec::SmallVec<[Option<crate::case::Fact>; 16]> =
-        smallvec::smallvec![None; schema.ids().count()];
+    let (template, required) = direct.template.as_ref()?;
+    let whole = std::str::from_utf8(rec.as_slice()).ok()?;
+    let mut facts = template.clone();
+    let mut given = 0u64;
     let mut period: Option<(crate::case::FieldId, Option<&str>, Option<&str>)> = None;
     let mut id = None;
     for c in &direct.columns {
-        let cell = std::str::from_utf8(rec.get(c.index)?).ok()?.trim();
+        let cell = whole.get(rec.range(c.index)?)?.trim();
         let Some(field) = c.field else {
             id = (!cell.is_empty()).then(|| cell.to_string());
             continue;
         };
         let fact = match (&c.coded, c.part) {
-            (Some((_, facts)), None) => facts.get(cell)?.clone(),
+            (Some((_, facts)), None) => facts.iter().find(|(k, _)| *k == cell)?.1.clone(),
             (Some(_), Some(_)) => return None,
             (None, _) if cell.is_empty() => continue,
             (None, Some(part)) => {
@@ -540,17 +577,14 @@ fn plain_facts(direct: &Direct, rec: &csv::ByteRecord) -> Option<(Option<String>
             }
             (None, None) => schema.fact_of_text(field, cell)?,
         };
-        *slots.get_mut(field.0)? = Some(fact);
+        facts.set(field, fact)?;
+        given |= 1 << field.0;
     }
     if let Some((field, from, to)) = period {
-        *slots.get_mut(field.0)? = Some(schema.period_of_texts(from?, to?)?);
+        facts.set(field, schema.period_of_texts(from?, to?)?)?;
+        given |= 1 << field.0;
     }
-    let facts = slots
-        .into_iter()
-        .zip(schema.ids())
-        .map(|(slot, f)| slot.or_else(|| schema.absent_fact(f)))
-        .collect::<Option<crate::case::Facts>>()?;
-    Some((id, facts))
+    (required & !given == 0).then_some((id, facts))
 }
 
 /// A row read into facts: number, `id`, facts or why not.

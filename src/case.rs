@@ -295,6 +295,12 @@ impl Facts {
     pub fn get(&self, id: FieldId) -> &Fact {
         self.0.get(id.0).unwrap_or(&Fact::Absent)
     }
+
+    /// Sets a field's fact; `None` when there is no such field.
+    pub fn set(&mut self, id: FieldId, fact: Fact) -> Option<()> {
+        *self.0.get_mut(id.0)? = fact;
+        Some(())
+    }
 }
 
 impl FromIterator<Fact> for Facts {

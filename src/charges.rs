@@ -850,7 +850,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             let _ = rec.param(store, c.rate, key, part.from, Some(&c.id));
             continue;
         };
-        let basis = shown.map(|shown| Basis { result: q, ..shown });
+        let basis = shown.map(|shown| Box::new(Basis { result: q, ..shown }));
         if let Some(b) = &basis {
             rec.event(|| Event::Basis {
                 line: c.id.clone(),
@@ -872,7 +872,11 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             },
         };
         let remainder = share_remainder && i == last && whole == Some(q);
-        let part_qty = if remainder {
+        // The part's quantity is shown, not charged (the amount below is
+        // q x rate x num / den): amounts-only lines carry none.
+        let part_qty = if rec.amounts_only() {
+            Decimal::ZERO
+        } else if remainder {
             q - allocated
         } else {
             scale_by(q, num, den)
@@ -941,12 +945,12 @@ fn push_line(
     exact: Decimal,
     part: Period,
     source: Arc<str>,
-    basis: Option<Basis>,
+    basis: Option<Box<Basis>>,
 ) {
     let exact = if c.credit { -exact } else { exact };
     let line = Line {
         text: c.text.clone(),
-        quantity: display_quantity(qty),
+        quantity: if rec.amounts_only() { qty } else { display_quantity(qty) },
         rate,
         amount: line_amount(exact),
         from: part.from,
@@ -970,7 +974,7 @@ fn tiered(
     q: Decimal,
     (num, den): (Decimal, Decimal),
     part: Period,
-    basis: Option<Basis>,
+    basis: Option<Box<Basis>>,
     scale: Option<Decimal>,
 ) {
     let Some(tiers) = rec.tiers(store, c.rate, part.from) else {

@@ -98,7 +98,7 @@ pub struct Line {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub source: Arc<str>,
-    pub basis: Option<Basis>,
+    pub basis: Option<Box<Basis>>,
 }
 
 impl Line {
@@ -193,7 +193,7 @@ pub enum Event {
     /// How a line's quantity was determined from the case.
     Basis {
         line: Arc<str>,
-        basis: Basis,
+        basis: Box<Basis>,
     },
     /// A share of the service period at one set of rates (proration by days).
     Split {
@@ -430,7 +430,7 @@ impl Recorder {
     pub fn for_amounts() -> Self {
         Recorder {
             amounts_only: true,
-            lines: Vec::new(),
+            lines: Vec::with_capacity(8),
             ..Recorder::new(false)
         }
     }

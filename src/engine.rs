@@ -267,7 +267,10 @@ impl Engine {
             }
             let mut lines: smallvec::SmallVec<[(Arc<str>, Decimal); 8]> = formula_lines.into_iter().collect();
             for l in &rec.lines {
-                match lines.iter_mut().find(|(id, _)| *id == l.text.id) {
+                match lines
+                    .iter_mut()
+                    .find(|(id, _)| Arc::ptr_eq(id, &l.text.id) || *id == l.text.id)
+                {
                     Some((_, sum)) => *sum += l.amount,
                     None => lines.push((l.text.id.clone(), l.amount)),
                 }

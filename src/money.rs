@@ -79,34 +79,42 @@ pub fn money_text(amount: Decimal) -> String {
 
 /// Appends an amount rounded half-up to the cent, as `money_text` writes it.
 pub fn push_money(out: &mut String, amount: Decimal) {
-    let mut a = round_money(amount);
-    a.rescale(2);
+    let a = if amount.scale() == 2 {
+        amount
+    } else {
+        let mut a = round_money(amount);
+        a.rescale(2);
+        a
+    };
     let m = a.mantissa();
-    if m == 0 || m.unsigned_abs() >= 1 << 63 {
+    if m.unsigned_abs() >= 1 << 63 {
         out.push_str(&format!("{a:.2}"));
         return;
+    }
+    // Digits from the right: cents, the point, then at least one unit.
+    let mut text = [0u8; 24];
+    let mut at = text.len();
+    let mut n = m.unsigned_abs() as u64;
+    let mut written = 0;
+    while n > 0 || written < 3 {
+        if written == 2 {
+            at -= 1;
+            if let Some(c) = text.get_mut(at) {
+                *c = b'.';
+            }
+        }
+        at -= 1;
+        if let Some(c) = text.get_mut(at) {
+            *c = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        written += 1;
     }
     if m < 0 {
         out.push('-');
     }
-    let m = m.unsigned_abs() as u64;
-    let mut digits = [0u8; 24];
-    let mut n = m;
-    let mut len = 0;
-    while n > 0 || len < 3 {
-        if let Some(d) = digits.get_mut(len) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        len += 1;
-    }
-    for i in (0..len).rev() {
-        if i == 1 {
-            out.push('.');
-        }
-        if let Some(d) = digits.get(i) {
-            out.push(char::from(*d));
-        }
+    if let Some(Ok(digits)) = text.get(at..).map(std::str::from_utf8) {
+        out.push_str(digits);
     }
 }
 
@@ -168,6 +176,10 @@ mod tests {
             ("100", "100.00"),
             ("1234567.891", "1234567.89"),
             ("0.004", "0.00"),
+            ("-0.004", "0.00"),
+            ("0.5", "0.50"),
+            ("-7", "-7.00"),
+            ("9223372036854775.80", "9223372036854775.80"),
         ] {
             let d: Decimal = x.parse().unwrap_or_default();
             assert_eq!(money_text(d), want, "{x}");
