@@ -528,16 +528,24 @@ impl Source {
     }
 }
 
-impl Direct<'_> {
+impl<'a> Direct<'a> {
     /// The text of a field in facts read through this plan: a text field's
-    /// text, an enum field's value.
-    pub fn text(&self, facts: &crate::case::Facts, path: &str) -> Option<String> {
-        let f = self.schema.field(path)?;
+    /// text, an enum field's value (borrowed from the decision).
+    pub fn text(&self, facts: &crate::case::Facts, f: crate::case::FieldId) -> Option<std::borrow::Cow<'a, str>> {
         match facts.get(f) {
-            crate::case::Fact::Text(t) => Some(t.to_string()),
-            crate::case::Fact::Enum(i) => self.schema.values(f)?.get(usize::from(*i)).map(|v| v.to_string()),
+            crate::case::Fact::Text(t) => Some(std::borrow::Cow::Owned(t.to_string())),
+            crate::case::Fact::Enum(i) => self
+                .schema
+                .values(f)?
+                .get(usize::from(*i))
+                .map(|v| std::borrow::Cow::Borrowed(&**v)),
             _ => None,
         }
+    }
+
+    /// The decision's inputs this plan reads into.
+    pub fn schema(&self) -> &'a crate::case::Schema {
+        self.schema
     }
 }
 
@@ -554,7 +562,13 @@ fn plain_facts(direct: &Direct, rec: &csv::ByteRecord) -> Option<(Option<String>
     let mut period: Option<(crate::case::FieldId, Option<&str>, Option<&str>)> = None;
     let mut id = None;
     for c in &direct.columns {
-        let cell = whole.get(rec.range(c.index)?)?.trim();
+        let cell = whole.get(rec.range(c.index)?)?.trim_ascii();
+        // Other white space around a cell is the case check's to trim.
+        if cell.as_bytes().first().is_some_and(|b| !b.is_ascii())
+            || cell.as_bytes().last().is_some_and(|b| !b.is_ascii())
+        {
+            return None;
+        }
         let Some(field) = c.field else {
             id = (!cell.is_empty()).then(|| cell.to_string());
             continue;

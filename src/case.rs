@@ -213,7 +213,7 @@ impl Fact {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldId(pub usize);
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 enum Kind {
     Text,
     Number {
@@ -241,7 +241,7 @@ pub const MAX_LIST_ITEMS: usize = 1000;
 /// One problem found in a case: its code, the field's full path, the message.
 type Problem = (&'static str, String, String);
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Field {
     path: Arc<str>,
     /// `path` split at the dots.
@@ -252,7 +252,7 @@ struct Field {
 }
 
 /// The input schema of a declarative decision.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Schema {
     fields: Vec<Field>,
     /// The field paths as a tree, to find unknown fields in one walk.
@@ -261,7 +261,7 @@ pub struct Schema {
 
 /// A level of the field tree: the names allowed here, each either a field
 /// (a leaf) or a map of further fields.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Node {
     children: Vec<(String, Node)>,
     /// The field that ends here, if any.

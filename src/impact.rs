@@ -6,27 +6,30 @@
 //! self-contained HTML page with SVG charts.
 
 use crate::batch::{CHUNK, Direct, RawRow, RowName, Rows, Source};
-use crate::case::Case;
+use crate::case::{Case, FieldId, Schema};
 use crate::determination::Determination;
 use crate::engine::{Engine, Options};
 use crate::money::money_text;
 use rayon::prelude::*;
 use rust_decimal::Decimal;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::io::BufRead;
 
-/// One account under both packs.
+/// One account under both packs. Its texts borrow from the packs where
+/// they can (a class is one of the decision's values), so that a million
+/// accounts are not a million small strings.
 #[derive(Debug, Clone)]
-struct Account {
-    id: String,
-    class: String,
-    assistance: String,
+struct Account<'a> {
+    id: Option<String>,
+    class: Cow<'a, str>,
+    assistance: Cow<'a, str>,
     base: Option<Decimal>,
     proposed: Option<Decimal>,
-    base_outcome: String,
-    proposed_outcome: String,
+    base_outcome: Cow<'a, str>,
+    proposed_outcome: Cow<'a, str>,
     error: Option<String>,
     row: usize,
     case: Option<Case>,
@@ -125,7 +128,7 @@ fn decide_both(
     as_of: Option<chrono::NaiveDate>,
     row: usize,
     case: Result<Case, Box<crate::Error>>,
-) -> Account {
+) -> Account<'static> {
     let options = Options { as_of, trace: false };
     let mut a = Account::at(row);
     let case = match case {
@@ -136,16 +139,17 @@ fn decide_both(
         }
     };
     let text = |p: &str| case.get(p).and_then(|v| v.as_str()).map(str::to_string);
-    if let Some(id) = text("account.id") {
-        a.id = id;
-    }
-    a.class = CLASS_FIELDS.iter().find_map(|p| text(p)).unwrap_or_else(|| "-".into());
+    a.id = text("account.id");
+    a.class = CLASS_FIELDS
+        .iter()
+        .find_map(|p| text(p))
+        .map_or(Cow::Borrowed("-"), Cow::Owned);
     a.assistance = match case.get("account.low_income_tier") {
-        Some(t) => format!(
+        Some(t) => Cow::Owned(format!(
             "low-income tier {}",
             t.as_str().map(str::to_string).unwrap_or_else(|| t.to_string())
-        ),
-        None => "none".into(),
+        )),
+        None => Cow::Borrowed(NO_ASSISTANCE),
     };
     match (
         base.decide(decision, &case, &options),
@@ -154,8 +158,8 @@ fn decide_both(
         (Ok(b), Ok(p)) => {
             a.base = Some(total_of(&b));
             a.proposed = Some(total_of(&p));
-            a.base_outcome = b.outcome;
-            a.proposed_outcome = p.outcome;
+            a.base_outcome = Cow::Owned(b.outcome);
+            a.proposed_outcome = Cow::Owned(p.outcome);
             a.case = Some(case);
         }
         (Err(e), _) => a.error = Some(format!("base: {}", e.message)),
@@ -167,22 +171,47 @@ fn decide_both(
 /// The case fields that name an account's class (Portland's, an OWRS file's).
 const CLASS_FIELDS: [&str; 2] = ["account.class", "cust_class"];
 
+/// The assistance status of an account with no low-income tier.
+const NO_ASSISTANCE: &str = "none";
+
+/// The outcome of a decision whose amounts alone were computed.
+const COMPUTED: &str = "computed";
+
+/// Where a decision's facts hold what the report groups accounts by.
+struct Keys {
+    id: Option<FieldId>,
+    class: Option<FieldId>,
+    tier: Option<FieldId>,
+}
+
+impl Keys {
+    fn of(schema: &Schema) -> Keys {
+        Keys {
+            id: schema.field("account.id"),
+            class: CLASS_FIELDS.iter().find_map(|p| schema.field(p)),
+            tier: schema.field("account.low_income_tier"),
+        }
+    }
+}
+
 /// An account under both packs from a CSV record read straight into facts
 /// for each pack's decision (their amounts alone; the case is made later
 /// only for the accounts whose change is explained). `None` when a pack
 /// needs the case itself (a scripted decision).
 #[allow(clippy::too_many_arguments)]
-fn amounts_both(
-    base: &Engine,
-    proposed: &Engine,
+fn amounts_both<'a>(
+    (base, proposed): (&Engine, &Engine),
     decision: &str,
     as_of: Option<chrono::NaiveDate>,
     source: &Source,
-    (db, dp): &(Direct, Direct),
+    direct: &'a Both,
     r: &RawRow,
-) -> Option<Account> {
-    let (row, id, fb) = source.facts(db, r)?;
-    let (_, _, fp) = source.facts(dp, r)?;
+) -> Option<Account<'a>> {
+    let (row, id, fb) = source.facts(&direct.base, r)?;
+    let fp = match &direct.proposed {
+        Some(dp) => source.facts(dp, r)?.2,
+        None => fb.clone(),
+    };
     let mut a = Account::at(row);
     let (fb, fp) = match (fb, fp) {
         (Ok(b), Ok(p)) => (b, p),
@@ -191,16 +220,14 @@ fn amounts_both(
             return Some(a);
         }
     };
-    if let Some(id) = db.text(&fb, "account.id").or(id) {
-        a.id = id;
-    }
-    a.class = CLASS_FIELDS
-        .iter()
-        .find_map(|p| db.text(&fb, p))
-        .unwrap_or_else(|| "-".into());
-    a.assistance = db
-        .text(&fb, "account.low_income_tier")
-        .map_or_else(|| "none".into(), |t| format!("low-income tier {t}"));
+    let db = &direct.base;
+    let keys = &direct.keys;
+    a.id = keys.id.and_then(|f| db.text(&fb, f)).map(Cow::into_owned).or(id);
+    a.class = keys.class.and_then(|f| db.text(&fb, f)).unwrap_or(Cow::Borrowed("-"));
+    a.assistance = match keys.tier.and_then(|f| db.text(&fb, f)) {
+        Some(t) => Cow::Owned(format!("low-income tier {t}")),
+        None => Cow::Borrowed(NO_ASSISTANCE),
+    };
     let name = RowName(source.name(), row);
     match (
         base.amounts(decision, &name, &fb, as_of)?,
@@ -209,8 +236,8 @@ fn amounts_both(
         (Ok(b), Ok(p)) => {
             a.base = Some(b.total.unwrap_or_default());
             a.proposed = Some(p.total.unwrap_or_default());
-            a.base_outcome = "computed".into();
-            a.proposed_outcome = "computed".into();
+            a.base_outcome = Cow::Borrowed(COMPUTED);
+            a.proposed_outcome = Cow::Borrowed(COMPUTED);
         }
         (Err(e), _) => a.error = Some(format!("base: {}", e.message)),
         (_, Err(e)) => a.error = Some(format!("proposed: {}", e.message)),
@@ -218,24 +245,37 @@ fn amounts_both(
     Some(a)
 }
 
-impl Account {
-    fn at(row: usize) -> Account {
+/// How the rows are read into facts for both packs: once, when their
+/// decisions take the same inputs (`proposed` is then `None`).
+struct Both<'a> {
+    base: Direct<'a>,
+    proposed: Option<Direct<'a>>,
+    keys: Keys,
+}
+
+impl<'a> Account<'a> {
+    fn at(row: usize) -> Account<'a> {
         Account {
-            id: format!("row {row}"),
-            class: String::new(),
-            assistance: String::new(),
+            id: None,
+            class: Cow::Borrowed(""),
+            assistance: Cow::Borrowed(""),
             base: None,
             proposed: None,
-            base_outcome: String::new(),
-            proposed_outcome: String::new(),
+            base_outcome: Cow::Borrowed(""),
+            proposed_outcome: Cow::Borrowed(""),
             error: None,
             row,
             case: None,
         }
     }
 
+    /// The account's id, or its row when it has none.
+    fn id(&self) -> String {
+        self.id.clone().unwrap_or_else(|| format!("row {}", self.row))
+    }
+
     /// The account with its case, for explaining its change.
-    fn with_case(mut self, source: &Source, r: &RawRow) -> Account {
+    fn with_case(mut self, source: &Source, r: &RawRow) -> Account<'a> {
         if self.case.is_none() {
             self.case = source.row(r.clone()).2.ok();
         }
@@ -243,15 +283,79 @@ impl Account {
     }
 }
 
+/// Adds to a group's entry, made the first time the group is seen.
+fn add_to<T: Default>(groups: &mut BTreeMap<String, T>, name: &str, add: impl FnOnce(&mut T)) {
+    match groups.get_mut(name) {
+        Some(g) => add(g),
+        None => add(groups.entry(name.to_string()).or_default()),
+    }
+}
+
+/// The report's figures as accounts are added, in input order.
+struct Tally<'a> {
+    impact: Impact,
+    changes: Vec<Decimal>,
+    /// The largest changes so far, with their cases (kept small).
+    top: Vec<(Decimal, Account<'a>)>,
+    /// The first accounts whose outcome changed.
+    flipped: Vec<(Decimal, Account<'a>)>,
+}
+
+impl<'a> Tally<'a> {
+    fn add(&mut self, accounts: Vec<Account<'a>>, chunk: &[RawRow], source: &Source) {
+        let impact = &mut self.impact;
+        for (a, r) in accounts.into_iter().zip(chunk) {
+            impact.accounts += 1;
+            let (Some(b), Some(p)) = (a.base, a.proposed) else {
+                impact.errors += 1;
+                if impact.error_rows.len() < 20 {
+                    impact
+                        .error_rows
+                        .push((a.row, a.id(), a.error.clone().unwrap_or_default()));
+                }
+                continue;
+            };
+            let d = p - b;
+            let flip = a.base_outcome != a.proposed_outcome;
+            let changed = flip || !d.is_zero();
+            impact.total.add(b, p, changed);
+            add_to(&mut impact.by_class, &a.class, |g| g.add(b, p, changed));
+            add_to(&mut impact.by_assistance, &a.assistance, |g| g.add(b, p, changed));
+            match d.cmp(&Decimal::ZERO) {
+                std::cmp::Ordering::Greater => impact.pay_more += 1,
+                std::cmp::Ordering::Less => impact.pay_less += 1,
+                std::cmp::Ordering::Equal => impact.unchanged += 1,
+            }
+            if flip {
+                *impact
+                    .flips
+                    .entry(format!("{} -> {}", a.base_outcome, a.proposed_outcome))
+                    .or_default() += 1;
+                if self.flipped.len() < 20 {
+                    self.flipped.push((d, a.clone().with_case(source, r)));
+                }
+            }
+            self.changes.push(d);
+            add_to(&mut impact.changes_by_class, &a.class, |g| g.push(d));
+            let top = &mut self.top;
+            if !d.is_zero() && (top.len() < 10 || top.last().is_some_and(|(t, _)| d.abs() > t.abs())) {
+                top.push((d, a.with_case(source, r)));
+                top.sort_by(|x, y| y.0.abs().cmp(&x.0.abs()).then(x.1.row.cmp(&y.1.row)));
+                top.truncate(10);
+            }
+        }
+    }
+}
+
 /// Decides every account under both packs and summarises the change.
-pub fn run<R: BufRead>(
+pub fn run<R: BufRead + Send>(
     base: &Engine,
     proposed: &Engine,
     decision: &str,
     as_of: Option<chrono::NaiveDate>,
     rows: Rows<R>,
 ) -> Impact {
-    let mut impact = Impact {
+    let impact = Impact {
         decision: decision.to_string(),
         base_pack: format!("{} {}", base.pack().ident.id, base.pack().ident.version),
         proposed_pack: format!("{} {}", proposed.pack().ident.id, proposed.pack().ident.version),
@@ -270,76 +374,58 @@ pub fn run<R: BufRead>(
         changes_by_class: BTreeMap::new(),
         error_rows: Vec::new(),
     };
-    let mut changes: Vec<Decimal> = Vec::new();
-    // The largest changes so far, with their cases (kept small).
-    let mut top: Vec<(Decimal, Account)> = Vec::new();
-    let mut flipped: Vec<(Decimal, Account)> = Vec::new();
     let (source, mut raw) = rows.split();
     let direct = match (base.schema(decision), proposed.schema(decision)) {
-        (Some(b), Some(p)) => source.direct(b).zip(source.direct(p)),
+        (Some(b), Some(p)) => source.direct(b).zip(source.direct(p)).map(|(db, dp)| Both {
+            keys: Keys::of(b),
+            proposed: (b != p).then_some(dp),
+            base: db,
+        }),
         _ => None,
     };
-    loop {
-        let chunk: Vec<RawRow> = raw.by_ref().take(CHUNK).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        let accounts: Vec<Account> = chunk
-            .par_iter()
-            .map(|r| {
-                direct
-                    .as_ref()
-                    .and_then(|d| amounts_both(base, proposed, decision, as_of, &source, d, r))
-                    .unwrap_or_else(|| {
-                        let (row, _, case) = source.row(r.clone());
-                        decide_both(base, proposed, decision, as_of, row, case)
-                    })
+    let decide = |r: &RawRow| {
+        direct
+            .as_ref()
+            .and_then(|d| amounts_both((base, proposed), decision, as_of, &source, d, r))
+            .unwrap_or_else(|| {
+                let (row, _, case) = source.row(r.clone());
+                decide_both(base, proposed, decision, as_of, row, case)
             })
-            .collect();
-        for (a, r) in accounts.into_iter().zip(&chunk) {
-            impact.accounts += 1;
-            let (Some(b), Some(p)) = (a.base, a.proposed) else {
-                impact.errors += 1;
-                if impact.error_rows.len() < 20 {
-                    impact
-                        .error_rows
-                        .push((a.row, a.id.clone(), a.error.clone().unwrap_or_default()));
+    };
+    let mut tally = Tally {
+        impact,
+        changes: Vec::new(),
+        top: Vec::new(),
+        flipped: Vec::new(),
+    };
+    // Reading the next chunk and adding up the last overlap deciding this one.
+    let read = |raw: &mut crate::batch::RawRows<R>| raw.by_ref().take(CHUNK).collect::<Vec<RawRow>>();
+    let mut next = read(&mut raw);
+    let mut decided: Option<(Vec<RawRow>, Vec<Account>)> = None;
+    while !next.is_empty() {
+        let chunk = std::mem::take(&mut next);
+        let previous = decided.take();
+        let (read_in, accounts) = rayon::join(
+            || {
+                if let Some((rows, accounts)) = previous {
+                    tally.add(accounts, &rows, &source);
                 }
-                continue;
-            };
-            let d = p - b;
-            let flip = a.base_outcome != a.proposed_outcome;
-            let changed = flip || !d.is_zero();
-            impact.total.add(b, p, changed);
-            impact.by_class.entry(a.class.clone()).or_default().add(b, p, changed);
-            impact
-                .by_assistance
-                .entry(a.assistance.clone())
-                .or_default()
-                .add(b, p, changed);
-            match d.cmp(&Decimal::ZERO) {
-                std::cmp::Ordering::Greater => impact.pay_more += 1,
-                std::cmp::Ordering::Less => impact.pay_less += 1,
-                std::cmp::Ordering::Equal => impact.unchanged += 1,
-            }
-            if flip {
-                *impact
-                    .flips
-                    .entry(format!("{} -> {}", a.base_outcome, a.proposed_outcome))
-                    .or_default() += 1;
-                if flipped.len() < 20 {
-                    flipped.push((d, a.clone().with_case(&source, r)));
-                }
-            }
-            changes.push(d);
-            impact.changes_by_class.entry(a.class.clone()).or_default().push(d);
-            if !d.is_zero() && (top.len() < 10 || top.last().is_some_and(|(t, _)| d.abs() > t.abs())) {
-                top.push((d, a.with_case(&source, r)));
-                top.sort_by(|x, y| y.0.abs().cmp(&x.0.abs()).then(x.1.row.cmp(&y.1.row)));
-                top.truncate(10);
-            }
-        }
+                read(&mut raw)
+            },
+            || chunk.par_iter().map(decide).collect::<Vec<_>>(),
+        );
+        next = read_in;
+        decided = Some((chunk, accounts));
     }
+    if let Some((rows, accounts)) = decided {
+        tally.add(accounts, &rows, &source);
+    }
+    let Tally {
+        mut impact,
+        mut changes,
+        top,
+        flipped,
+    } = tally;
     changes.sort();
     impact.percentiles = [0u8, 1, 5, 25, 50, 75, 95, 99, 100]
         .iter()
@@ -474,8 +560,8 @@ fn explain(
     a: Account,
 ) -> Change {
     let mut change = Change {
-        id: a.id.clone(),
-        class: a.class.clone(),
+        id: a.id(),
+        class: a.class.to_string(),
         base: a.base.unwrap_or_default(),
         proposed: a.proposed.unwrap_or_default(),
         difference: d,
