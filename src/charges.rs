@@ -850,7 +850,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             let _ = rec.param(store, c.rate, key, part.from, Some(&c.id));
             continue;
         };
-        let basis = shown.map(|shown| Box::new(Basis { result: q, ..shown }));
+        let basis = shown.map(|shown| Arc::new(Basis { result: q, ..shown }));
         if let Some(b) = &basis {
             rec.event(|| Event::Basis {
                 line: c.id.clone(),
@@ -945,7 +945,7 @@ fn push_line(
     exact: Decimal,
     part: Period,
     source: Arc<str>,
-    basis: Option<Box<Basis>>,
+    basis: Option<Arc<Basis>>,
 ) {
     let exact = if c.credit { -exact } else { exact };
     let line = Line {
@@ -974,7 +974,7 @@ fn tiered(
     q: Decimal,
     (num, den): (Decimal, Decimal),
     part: Period,
-    basis: Option<Box<Basis>>,
+    basis: Option<Arc<Basis>>,
     scale: Option<Decimal>,
 ) {
     let Some(tiers) = rec.tiers(store, c.rate, part.from) else {

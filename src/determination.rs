@@ -98,7 +98,7 @@ pub struct Line {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub source: Arc<str>,
-    pub basis: Option<Box<Basis>>,
+    pub basis: Option<Arc<Basis>>,
 }
 
 impl Line {
@@ -193,7 +193,7 @@ pub enum Event {
     /// How a line's quantity was determined from the case.
     Basis {
         line: Arc<str>,
-        basis: Box<Basis>,
+        basis: Arc<Basis>,
     },
     /// A share of the service period at one set of rates (proration by days).
     Split {
@@ -414,7 +414,7 @@ impl Recorder {
             step: 0,
             trace: Vec::with_capacity(if trace_on { 48 } else { 0 }),
             lines: Vec::with_capacity(if trace_on { 12 } else { 4 }),
-            reasons: Vec::new(),
+            reasons: Vec::with_capacity(12),
             warnings: Vec::new(),
             outputs: Outputs::default(),
             missing: Vec::new(),
@@ -431,6 +431,7 @@ impl Recorder {
         Recorder {
             amounts_only: true,
             lines: Vec::with_capacity(8),
+            reasons: Vec::new(),
             ..Recorder::new(false)
         }
     }
