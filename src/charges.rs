@@ -810,7 +810,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                 rec,
                 base,
                 rate.value,
-                exact,
+                Amount::of(exact),
                 Period { from, to: l.to },
                 rate.source.clone(),
                 None,
@@ -900,14 +900,52 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                     continue;
                 };
                 // The amount is the exact share, q x rate x days / period
-                // days, dividing last (a tie at half a cent stays a tie).
-                let exact = adjust(c, scale_by(q * rate.value, num, den), scale);
+                // days, dividing last and rounding once (a tie at half a cent
+                // stays a tie). A trace shows the decimal quotient; without
+                // one the cent is found from the exact fraction, the same
+                // cent (`money::share_to_cents`) with one integer division.
+                let amount = if rec.trace_on() {
+                    Amount::of(adjust(c, scale_by(q * rate.value, num, den), scale))
+                } else {
+                    let (n, d) = share(c, (num, den), scale);
+                    let cents = crate::money::share_to_cents(q * rate.value, n, d);
+                    Amount { exact: cents, cents }
+                };
                 let src = rate.source.clone();
-                push_line(c, rec, part_qty, rate.value, exact, part, src, basis);
+                push_line(c, rec, part_qty, rate.value, amount, part, src, basis);
             }
         }
     }
     explain(c, rec);
+}
+
+/// The multiplier and divisor that make `quantity x rate` a line's exact
+/// amount: the part's share of the period, then what `adjust` applies.
+fn share(c: &Charge, (num, den): (Decimal, Decimal), scale: Option<Decimal>) -> (Decimal, Decimal) {
+    let den = if c.rate_is_percent {
+        den * Decimal::ONE_HUNDRED
+    } else {
+        den
+    };
+    match scale {
+        Some(s) => (num * s, den * Decimal::ONE_HUNDRED),
+        None => (num, den),
+    }
+}
+
+/// A line's exact amount (shown in a trace) and that amount to the cent.
+struct Amount {
+    exact: Decimal,
+    cents: Decimal,
+}
+
+impl Amount {
+    fn of(exact: Decimal) -> Amount {
+        Amount {
+            cents: line_amount(exact),
+            exact,
+        }
+    }
 }
 
 /// Applies what a charge says about its rate: a percent rate, and the
@@ -942,17 +980,23 @@ fn push_line(
     rec: &mut Recorder,
     qty: Decimal,
     rate: Decimal,
-    exact: Decimal,
+    amount: Amount,
     part: Period,
     source: Arc<str>,
     basis: Option<Arc<Basis>>,
 ) {
-    let exact = if c.credit { -exact } else { exact };
+    // A credit is the charge's amount taken off (half-up rounding is the
+    // same either side of zero).
+    let (exact, cents) = if c.credit {
+        (-amount.exact, -amount.cents)
+    } else {
+        (amount.exact, amount.cents)
+    };
     let line = Line {
         text: c.text.clone(),
         quantity: if rec.amounts_only() { qty } else { display_quantity(qty) },
         rate,
-        amount: line_amount(exact),
+        amount: cents,
         from: part.from,
         to: part.to,
         source,
@@ -998,7 +1042,16 @@ fn tiered(
                 unit: c.unit.clone(),
                 cite: c.cite.clone(),
             });
-            push_line(&tc, rec, in_tier, t.rate, exact, part, src.clone(), basis.clone());
+            push_line(
+                &tc,
+                rec,
+                in_tier,
+                t.rate,
+                Amount::of(exact),
+                part,
+                src.clone(),
+                basis.clone(),
+            );
         }
         match upper {
             Some(u) => lower = u,

@@ -27,6 +27,42 @@ pub fn round_half_up(value: Decimal, places: u32) -> Decimal {
         .unwrap_or_else(|_| value.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero))
 }
 
+/// `x * num / den` rounded half-up to the cent, from the exact rational
+/// value (integer arithmetic on the mantissas, one division). This is the
+/// cent that rounding the decimal quotient gives: that quotient has 28
+/// significant digits, and a divisor below 10^k cannot put k nines or zeros
+/// in a row between the cent and the 28th digit. Values too large for the
+/// integers fall back to the decimal quotient. `den` must not be zero.
+pub fn share_to_cents(x: Decimal, num: Decimal, den: Decimal) -> Decimal {
+    exact_share_to_cents(x, num, den).unwrap_or_else(|| {
+        let mut a = round_money(divide(x * num, den));
+        a.rescale(2);
+        a
+    })
+}
+
+fn exact_share_to_cents(x: Decimal, num: Decimal, den: Decimal) -> Option<Decimal> {
+    // x * num / den * 100 = (mx * mn * 10^(sd + 2)) / (md * 10^(sx + sn)).
+    let top = x.mantissa().checked_mul(num.mantissa())?;
+    let shift = i64::from(den.scale()) + 2 - i64::from(x.scale()) - i64::from(num.scale());
+    let pow = |e: i64| 10i128.checked_pow(u32::try_from(e).ok()?);
+    let (top, bottom) = if shift >= 0 {
+        (top.checked_mul(pow(shift)?)?, den.mantissa())
+    } else {
+        (top, den.mantissa().checked_mul(pow(-shift)?)?)
+    };
+    if bottom <= 0 {
+        return None;
+    }
+    let (q, r) = (top / bottom, top % bottom);
+    let q = if r.unsigned_abs() * 2 >= bottom.unsigned_abs() {
+        q + top.signum()
+    } else {
+        q
+    };
+    Decimal::try_from_i128_with_scale(q, 2).ok()
+}
+
 /// `x / d`, exactly as `Decimal` division, but dividing by a power of ten
 /// (per 1,000 sq ft) is a shift of the scale, not a long division.
 pub fn divide(x: Decimal, d: Decimal) -> Decimal {
@@ -187,6 +223,40 @@ mod tests {
     }
 
     use super::*;
+
+    proptest::proptest! {
+        /// The cent from the exact share is the cent of the decimal
+        /// quotient, for bills' sizes of quantity, rate, days and divisor.
+        #[test]
+        fn a_share_in_cents_is_the_rounded_quotient(
+            q in 0i64..10_000_000, qs in 0u32..5,
+            rate in 0i64..100_000_000, rs in 0u32..9,
+            num in 1i64..1_200, den in 1i64..1_200_000, ds in 0u32..5,
+            negative: bool,
+        ) {
+            let x = Decimal::new(if negative { -q } else { q }, qs) * Decimal::new(rate, rs);
+            let (n, d) = (Decimal::from(num), Decimal::new(den, ds));
+            let mut want = round_money(divide(x * n, d));
+            want.rescale(2);
+            proptest::prop_assert_eq!(share_to_cents(x, n, d), want);
+        }
+    }
+
+    #[test]
+    fn exact_shares_round_half_up() {
+        let d = |t: &str| parse_decimal(t).unwrap();
+        // 0.125 exactly, and -0.125: away from zero.
+        assert_eq!(share_to_cents(d("0.5"), d("1"), d("4")).to_string(), "0.13");
+        assert_eq!(share_to_cents(d("-0.5"), d("1"), d("4")).to_string(), "-0.13");
+        // 15 ccf x 7.006 x 50 / 87 days = 60.3965...: 60.40.
+        assert_eq!(share_to_cents(d("105.090"), d("50"), d("87")).to_string(), "60.40");
+        // Stormwater: 2.4 x 13.76 x 90 / 30.4375 days a month.
+        let want = round_money(d("2.4") * d("13.76") * d("90") / d("30.4375"));
+        assert_eq!(share_to_cents(d("2.4") * d("13.76"), d("90"), d("30.4375")), want);
+        // Too large for the integers: the decimal quotient.
+        let big = Decimal::MAX / d("10");
+        assert_eq!(share_to_cents(big, d("1"), d("3")), round_money(divide(big, d("3"))));
+    }
 
     #[test]
     fn half_up_not_bankers() {
