@@ -251,6 +251,30 @@ impl Engine {
         facts: &Facts,
         as_of: Option<NaiveDate>,
     ) -> Option<Result<Amounts>> {
+        self.amounts_of(decision, case_name, facts, as_of, true)
+    }
+
+    /// The total alone of `amounts` (an impact run's), without gathering
+    /// each line's amount.
+    pub fn total(
+        &self,
+        decision: &str,
+        case_name: &dyn std::fmt::Display,
+        facts: &Facts,
+        as_of: Option<NaiveDate>,
+    ) -> Option<Result<Option<Decimal>>> {
+        self.amounts_of(decision, case_name, facts, as_of, false)
+            .map(|r| r.map(|a| a.total))
+    }
+
+    fn amounts_of(
+        &self,
+        decision: &str,
+        case_name: &dyn std::fmt::Display,
+        facts: &Facts,
+        as_of: Option<NaiveDate>,
+        with_lines: bool,
+    ) -> Option<Result<Amounts>> {
         let (name, compiled) = self.decisions.get(decision)?;
         let mut rec = Recorder::for_amounts();
         let result = match compiled {
@@ -265,8 +289,11 @@ impl Engine {
             if !rec.missing.is_empty() {
                 return Err(missing_error(name, rec.missing));
             }
-            let mut lines: smallvec::SmallVec<[(Arc<str>, Decimal); 8]> = formula_lines.into_iter().collect();
-            for l in &rec.lines {
+            let mut lines: smallvec::SmallVec<[(Arc<str>, Decimal); 8]> = smallvec::SmallVec::new();
+            if with_lines {
+                lines.extend(formula_lines);
+            }
+            for l in rec.lines.iter().filter(|_| with_lines) {
                 match lines
                     .iter_mut()
                     .find(|(id, _)| Arc::ptr_eq(id, &l.text.id) || *id == l.text.id)

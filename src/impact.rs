@@ -230,12 +230,12 @@ fn amounts_both<'a>(
     };
     let name = RowName(source.name(), row);
     match (
-        base.amounts(decision, &name, &fb, as_of)?,
-        proposed.amounts(decision, &name, &fp, as_of)?,
+        base.total(decision, &name, &fb, as_of)?,
+        proposed.total(decision, &name, &fp, as_of)?,
     ) {
         (Ok(b), Ok(p)) => {
-            a.base = Some(b.total.unwrap_or_default());
-            a.proposed = Some(p.total.unwrap_or_default());
+            a.base = Some(b.unwrap_or_default());
+            a.proposed = Some(p.unwrap_or_default());
             a.base_outcome = Cow::Borrowed(COMPUTED);
             a.proposed_outcome = Cow::Borrowed(COMPUTED);
         }
