@@ -835,9 +835,9 @@ fn amounts_line(
     id: Option<String>,
     result: std::result::Result<crate::engine::Amounts, Error>,
 ) -> (bool, String) {
-    use std::fmt::Write as _;
     let mut out = String::with_capacity(64);
-    let _ = write!(out, "{row},");
+    out.push_str(itoa::Buffer::new().format(row));
+    out.push(',');
     match result {
         Ok(run) => {
             push_cell(&mut out, &id.or(run.id).unwrap_or_default());

@@ -409,30 +409,29 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(trace_on: bool) -> Self {
+        Recorder::with(trace_on, false)
+    }
+
+    /// A recorder for amounts alone: lines and missing figures, no trace,
+    /// reasons or warnings (their text is the cost).
+    pub fn for_amounts() -> Self {
+        Recorder::with(false, true)
+    }
+
+    fn with(trace_on: bool, amounts_only: bool) -> Self {
         Recorder {
             trace_on,
             step: 0,
             trace: Vec::with_capacity(if trace_on { 48 } else { 0 }),
-            lines: Vec::with_capacity(if trace_on { 12 } else { 4 }),
-            reasons: Vec::with_capacity(12),
+            lines: Vec::with_capacity(if trace_on { 12 } else { 8 }),
+            reasons: Vec::with_capacity(if amounts_only { 0 } else { 12 }),
             warnings: Vec::new(),
             outputs: Outputs::default(),
             missing: Vec::new(),
             outcome: None,
             absent: Vec::new(),
             warned: Vec::new(),
-            amounts_only: false,
-        }
-    }
-
-    /// A recorder for amounts alone: lines and missing figures, no trace,
-    /// reasons or warnings (their text is the cost).
-    pub fn for_amounts() -> Self {
-        Recorder {
-            amounts_only: true,
-            lines: Vec::with_capacity(8),
-            reasons: Vec::new(),
-            ..Recorder::new(false)
+            amounts_only,
         }
     }
 

@@ -54,7 +54,11 @@ fn exact_share_to_cents(x: Decimal, num: Decimal, den: Decimal) -> Option<Decima
     if bottom <= 0 {
         return None;
     }
-    let (q, r) = (top / bottom, top % bottom);
+    // A bill's figures fit 64 bits, whose division is several times faster.
+    let (q, r) = match (i64::try_from(top), i64::try_from(bottom)) {
+        (Ok(t), Ok(b)) => (i128::from(t / b), i128::from(t % b)),
+        _ => (top / bottom, top % bottom),
+    };
     let q = if r.unsigned_abs() * 2 >= bottom.unsigned_abs() {
         q + top.signum()
     } else {
@@ -123,35 +127,18 @@ pub fn push_money(out: &mut String, amount: Decimal) {
         a
     };
     let m = a.mantissa();
-    if m.unsigned_abs() >= 1 << 63 {
+    let Ok(cents) = u64::try_from(m.unsigned_abs()) else {
         out.push_str(&format!("{a:.2}"));
         return;
-    }
-    // Digits from the right: cents, the point, then at least one unit.
-    let mut text = [0u8; 24];
-    let mut at = text.len();
-    let mut n = m.unsigned_abs() as u64;
-    let mut written = 0;
-    while n > 0 || written < 3 {
-        if written == 2 {
-            at -= 1;
-            if let Some(c) = text.get_mut(at) {
-                *c = b'.';
-            }
-        }
-        at -= 1;
-        if let Some(c) = text.get_mut(at) {
-            *c = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        written += 1;
-    }
+    };
     if m < 0 {
         out.push('-');
     }
-    if let Some(Ok(digits)) = text.get(at..).map(std::str::from_utf8) {
-        out.push_str(digits);
-    }
+    out.push_str(itoa::Buffer::new().format(cents / 100));
+    out.push('.');
+    let c = (cents % 100) as u8;
+    out.push(char::from(b'0' + c / 10));
+    out.push(char::from(b'0' + c % 10));
 }
 
 /// A value serialized as its `Display` text, without a heap string.
