@@ -5,7 +5,7 @@
 
 use crate::dates::{Period, parse_date};
 use crate::error::{Error, ErrorKind, Location, Result};
-use crate::money::{decimal_from_json_number, parse_decimal};
+use crate::money::{decimal_from_json_number, parse_decimal, parse_trimmed_decimal};
 use crate::pack::format::RawInput;
 use chrono::NaiveDate;
 use indexmap::IndexMap;
@@ -436,7 +436,7 @@ impl Schema {
         let boolean = text == "true" || text == "false";
         match &f.kind {
             Kind::Text if !boolean => Some(Fact::Text(Arc::from(text))),
-            Kind::Number { .. } if !boolean => number_fact(&f.kind, parse_decimal(text)?).ok(),
+            Kind::Number { .. } if !boolean => number_fact(&f.kind, parse_trimmed_decimal(text)?).ok(),
             Kind::Date => parse_date(text).map(Fact::Date),
             Kind::Enum(values) => values.iter().position(|v| **v == *text).map(|i| Fact::Enum(i as u16)),
             Kind::Bool if boolean => Some(Fact::Bool(text == "true")),

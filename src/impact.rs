@@ -47,6 +47,7 @@ pub struct Group {
 
 impl Group {
     /// Adds an account; `changed` when its amount or its outcome differs.
+    /// The difference is set once the group is complete (`close`).
     fn add(&mut self, b: Decimal, p: Decimal, changed: bool) {
         self.accounts += 1;
         if changed {
@@ -54,7 +55,19 @@ impl Group {
         }
         self.base += b;
         self.proposed += p;
-        self.difference += p - b;
+    }
+
+    /// Sets the difference of a complete group.
+    fn close(&mut self) {
+        self.difference = self.proposed - self.base;
+    }
+
+    /// Adds a complete group to this one.
+    fn merge(&mut self, g: &Group) {
+        self.accounts += g.accounts;
+        self.affected += g.affected;
+        self.base += g.base;
+        self.proposed += g.proposed;
     }
 }
 
@@ -318,7 +331,6 @@ impl<'a> Tally<'a> {
             let d = p - b;
             let flip = a.base_outcome != a.proposed_outcome;
             let changed = flip || !d.is_zero();
-            impact.total.add(b, p, changed);
             add_to(&mut impact.by_class, &a.class, |g| g.add(b, p, changed));
             add_to(&mut impact.by_assistance, &a.assistance, |g| g.add(b, p, changed));
             match d.cmp(&Decimal::ZERO) {
@@ -426,6 +438,15 @@ pub fn run<R: BufRead + Send>(
         top,
         flipped,
     } = tally;
+    // Every decided account is in one class: the total is their sum.
+    for g in impact.by_class.values_mut() {
+        impact.total.merge(g);
+        g.close();
+    }
+    impact.total.close();
+    for g in impact.by_assistance.values_mut() {
+        g.close();
+    }
     changes.sort();
     impact.percentiles = [0u8, 1, 5, 25, 50, 75, 95, 99, 100]
         .iter()

@@ -88,7 +88,11 @@ pub fn divide(x: Decimal, d: Decimal) -> Decimal {
 /// Parses decimal text such as `"7.006"`, `"-12"` or `"1e3"`. Thousands
 /// separators and currency signs are refused: a figure must be written plainly.
 pub fn parse_decimal(text: &str) -> Option<Decimal> {
-    let t = text.trim();
+    parse_trimmed_decimal(text.trim())
+}
+
+/// `parse_decimal` for text with no white space around it.
+pub fn parse_trimmed_decimal(t: &str) -> Option<Decimal> {
     if t.is_empty() {
         return None;
     }
