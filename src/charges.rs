@@ -7,7 +7,7 @@
 
 use crate::case::{Fact, Facts, FieldId, Schema};
 use crate::dates::Period;
-use crate::determination::{Basis, Event, Line, LineText, Reason, Recorder, display_quantity, line_amount};
+use crate::determination::{Basis, Event, Line, LineText, Reason, Recorder, Tallied, display_quantity, line_amount};
 use crate::error::{Error, Location, Result};
 use crate::money::parse_decimal;
 use crate::pack::Pack;
@@ -60,8 +60,9 @@ pub enum Qty {
     First(Vec<Qty>),
     Divide(Box<Qty>, Decimal),
     Cases(Vec<(Cond, Qty)>, Box<Qty>),
-    /// The amounts of earlier lines (one credit line per referenced line).
-    Lines(Vec<Arc<str>>),
+    /// The amounts of earlier lines (one credit line per referenced line):
+    /// their charges' ids and positions in the decision.
+    Lines(Vec<Arc<str>>, Vec<usize>),
 }
 
 /// The time basis of a charge.
@@ -77,6 +78,8 @@ pub enum Per {
 
 #[derive(Debug, Clone)]
 pub struct Charge {
+    /// Its position in its decision's charges.
+    pub index: usize,
     pub id: Arc<str>,
     pub label: Arc<str>,
     pub unit: Arc<str>,
@@ -349,18 +352,20 @@ impl Ctx<'_> {
                     }
                     ("lines", Value::Array(items)) => {
                         let mut ids = Vec::new();
+                        let mut at = Vec::new();
                         for it in items {
                             let s = it.as_str().unwrap_or_default();
-                            if !self.earlier.contains(&s) {
+                            let Some(i) = self.earlier.iter().position(|e| *e == s) else {
                                 return Err(self.err(
                                     "ratebook::pack::bad_quantity",
                                     format!("`lines` refers to `{s}`, which is not a charge listed before this one"),
                                 ));
-                            }
+                            };
                             ids.push(Arc::from(s));
+                            at.push(i);
                         }
                         Ok((
-                            Qty::Lines(ids),
+                            Qty::Lines(ids, at),
                             format!(
                                 "amount of {}",
                                 items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")
@@ -455,7 +460,7 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
             ),
         ));
     }
-    if matches!(quantity, Qty::Lines(_)) && !matches!(per, Per::Period) {
+    if matches!(quantity, Qty::Lines(..)) && !matches!(per, Per::Period) {
         return Err(cx.err(
             "ratebook::pack::bad_per",
             "a charge on other lines' amounts is `per: period`".into(),
@@ -513,7 +518,7 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
         }
         None => None,
     };
-    if matches!(quantity, Qty::Lines(_)) && raw.unit != "USD" {
+    if matches!(quantity, Qty::Lines(..)) && raw.unit != "USD" {
         return Err(cx.err(
             "ratebook::pack::unit_mismatch",
             "a charge on other lines' amounts is in `USD`".into(),
@@ -572,6 +577,7 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
         cite: cite.clone(),
     });
     Ok(Charge {
+        index: earlier.len(),
         text,
         id: Arc::from(raw.id.as_str()),
         label: Arc::from(raw.label.as_str()),
@@ -676,7 +682,7 @@ fn eval_qty(
             }
             eval_qty(otherwise, facts, store, rec, date, line, basis)
         }
-        Qty::Lines(_) => None,
+        Qty::Lines(..) => None,
     }
 }
 
@@ -787,19 +793,32 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         .rate_key
         .as_ref()
         .and_then(|(f, map)| facts.get(*f).enum_index().and_then(|i| map.get(i as usize).copied()));
-    if let Qty::Lines(ids) = &c.quantity {
-        let basis: Vec<Line> = rec.lines.iter().filter(|l| ids.contains(l.id())).cloned().collect();
-        for l in basis {
+    if let Qty::Lines(ids, at) = &c.quantity {
+        // The earlier lines' periods and amounts.
+        let basis: Vec<(NaiveDate, NaiveDate, Decimal)> = if rec.amounts_only() {
+            rec.tallied
+                .iter()
+                .filter(|t| at.contains(&t.charge))
+                .map(|t| (t.from, t.to, t.amount))
+                .collect()
+        } else {
+            rec.lines
+                .iter()
+                .filter(|l| ids.contains(l.id()))
+                .map(|l| (l.from, l.to, l.amount))
+                .collect()
+        };
+        for (l_from, l_to, l_amount) in basis {
             // Days before `starts_on` are left out, the line's amount
             // shared by days.
             let (from, base) = match starts {
-                Some(s) if l.to <= s => continue,
-                Some(s) if l.from < s => {
-                    let all = Decimal::from((l.to - l.from).num_days());
-                    let kept = Decimal::from((l.to - s).num_days());
-                    (s, crate::money::round_money(crate::money::divide(l.amount * kept, all)))
+                Some(s) if l_to <= s => continue,
+                Some(s) if l_from < s => {
+                    let all = Decimal::from((l_to - l_from).num_days());
+                    let kept = Decimal::from((l_to - s).num_days());
+                    (s, crate::money::round_money(crate::money::divide(l_amount * kept, all)))
                 }
-                _ => (l.from, l.amount),
+                _ => (l_from, l_amount),
             };
             let Some(rate) = rec.param(store, c.rate, key, from, Some(&c.id)) else {
                 continue;
@@ -811,8 +830,8 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                 base,
                 rate.value,
                 Amount::of(exact),
-                Period { from, to: l.to },
-                rate.source.clone(),
+                Period { from, to: l_to },
+                rate.source,
                 None,
             );
         }
@@ -911,8 +930,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                     let cents = crate::money::share_to_cents(q * rate.value, n, d);
                     Amount { exact: cents, cents }
                 };
-                let src = rate.source.clone();
-                push_line(c, rec, part_qty, rate.value, amount, part, src, basis);
+                push_line(c, rec, part_qty, rate.value, amount, part, rate.source, basis);
             }
         }
     }
@@ -982,7 +1000,7 @@ fn push_line(
     rate: Decimal,
     amount: Amount,
     part: Period,
-    source: Arc<str>,
+    source: &Arc<str>,
     basis: Option<Arc<Basis>>,
 ) {
     // A credit is the charge's amount taken off (half-up rounding is the
@@ -992,14 +1010,23 @@ fn push_line(
     } else {
         (amount.exact, amount.cents)
     };
+    if rec.amounts_only() {
+        rec.tallied.push(Tallied {
+            charge: c.index,
+            from: part.from,
+            to: part.to,
+            amount: cents,
+        });
+        return;
+    }
     let line = Line {
         text: c.text.clone(),
-        quantity: if rec.amounts_only() { qty } else { display_quantity(qty) },
+        quantity: display_quantity(qty),
         rate,
         amount: cents,
         from: part.from,
         to: part.to,
-        source,
+        source: source.clone(),
         basis,
     };
     rec.add_line(line, exact);
@@ -1042,16 +1069,7 @@ fn tiered(
                 unit: c.unit.clone(),
                 cite: c.cite.clone(),
             });
-            push_line(
-                &tc,
-                rec,
-                in_tier,
-                t.rate,
-                Amount::of(exact),
-                part,
-                src.clone(),
-                basis.clone(),
-            );
+            push_line(&tc, rec, in_tier, t.rate, Amount::of(exact), part, &src, basis.clone());
         }
         match upper {
             Some(u) => lower = u,

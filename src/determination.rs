@@ -389,12 +389,25 @@ pub struct Read<'a> {
     pub source: &'a Arc<str>,
 }
 
+/// A charge's line when only amounts are wanted: which charge, the part of
+/// the period and the amount to the cent (no texts to share or copy).
+#[derive(Debug, Clone, Copy)]
+pub struct Tallied {
+    /// The charge's position in its decision.
+    pub charge: usize,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub amount: Decimal,
+}
+
 /// Builds a determination while a decision runs.
 pub struct Recorder {
     trace_on: bool,
     step: u32,
     pub trace: Vec<TraceStep>,
     pub lines: Vec<Line>,
+    /// Charges' lines when only amounts are wanted (instead of `lines`).
+    pub tallied: smallvec::SmallVec<[Tallied; 8]>,
     pub reasons: Vec<Arc<Reason>>,
     pub warnings: Vec<Warning>,
     pub outputs: Outputs,
@@ -423,7 +436,12 @@ impl Recorder {
             trace_on,
             step: 0,
             trace: Vec::with_capacity(if trace_on { 48 } else { 0 }),
-            lines: Vec::with_capacity(if trace_on { 12 } else { 8 }),
+            lines: Vec::with_capacity(match (trace_on, amounts_only) {
+                (true, _) => 12,
+                (false, false) => 8,
+                (false, true) => 0,
+            }),
+            tallied: smallvec::SmallVec::new(),
             reasons: Vec::with_capacity(if amounts_only { 0 } else { 12 }),
             warnings: Vec::new(),
             outputs: Outputs::default(),
@@ -665,7 +683,11 @@ impl Recorder {
 
     /// Sum of line amounts (each already rounded to the cent).
     pub fn total(&self) -> Decimal {
-        self.lines.iter().map(|l| l.amount).sum()
+        self.lines
+            .iter()
+            .map(|l| l.amount)
+            .chain(self.tallied.iter().map(|t| t.amount))
+            .sum()
     }
 
     pub fn finish(

@@ -293,13 +293,19 @@ impl Engine {
             if with_lines {
                 lines.extend(formula_lines);
             }
-            for l in rec.lines.iter().filter(|_| with_lines) {
-                match lines
-                    .iter_mut()
-                    .find(|(id, _)| Arc::ptr_eq(id, &l.text.id) || *id == l.text.id)
-                {
-                    Some((_, sum)) => *sum += l.amount,
-                    None => lines.push((l.text.id.clone(), l.amount)),
+            let charges: &[charges::Charge] = match compiled {
+                Compiled::Declarative(d) => &d.charges,
+                _ => &[],
+            };
+            let tallied = rec
+                .tallied
+                .iter()
+                .filter_map(|t| Some((&charges.get(t.charge)?.id, t.amount)));
+            let each = rec.lines.iter().map(|l| (&l.text.id, l.amount)).chain(tallied);
+            for (id, amount) in each.filter(|_| with_lines) {
+                match lines.iter_mut().find(|(x, _)| Arc::ptr_eq(x, id) || x == id) {
+                    Some((_, sum)) => *sum += amount,
+                    None => lines.push((id.clone(), amount)),
                 }
             }
             let id = rec.outputs.iter().find_map(|(_, v)| v.as_str().map(str::to_string));

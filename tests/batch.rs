@@ -397,3 +397,68 @@ fn rows_read_into_facts_are_judged_as_cases_are() {
     assert_eq!(failed, bad);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Credits computed from earlier lines (Clean River Rewards, registered
+/// part-way through a period) and the low-income discount come out the same
+/// from facts (CSV) as from cases (JSON Lines), line by line.
+#[test]
+fn credits_from_earlier_lines_are_the_same_from_facts_and_from_cases() {
+    let dir = std::env::temp_dir().join(format!("ratebook-batch-credits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("accounts.csv");
+    std::fs::write(
+        &path,
+        "id,account.id,account.class,account.billing_frequency,period.from,period.to,usage_ccf,winter_average_ccf,account.clean_river_rewards_pct,account.clean_river_rewards_since,account.low_income_tier\n\
+         1,A-1,residential,quarterly,2023-09-01,2023-11-30,15,12,100,2023-10-15,1\n\
+         2,A-2,residential,quarterly,2023-09-01,2023-11-30,15,12,50,,\n\
+         3,A-3,residential,quarterly,2023-10-01,2023-11-30,15,12,,,2\n\
+         4,A-4,residential,quarterly,2023-09-01,2023-11-30,15,12,100,2023-12-15,\n",
+    )
+    .expect("writes");
+    let csv_out = String::from_utf8(batch_as(&path, "csv").stdout).expect("utf-8");
+    let jsonl = String::from_utf8(batch_as(&path, "jsonl").stdout).expect("utf-8");
+    let mut rows = csv::Reader::from_reader(csv_out.as_bytes());
+    let headers = rows.headers().expect("header").clone();
+    let records: Vec<csv::StringRecord> = rows.records().map(|r| r.expect("a record")).collect();
+    let cases: Vec<serde_json::Value> = jsonl.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    assert_eq!(records.len(), 4);
+    for (r, case) in records.iter().zip(&cases) {
+        assert_eq!(
+            Some(&r[headers.len() - 2]),
+            case["total"].as_str(),
+            "total, row {}",
+            &r[0]
+        );
+        for line in ["discount.clean_river_rewards", "discount.low_income"] {
+            let at = headers.iter().position(|h| h == line).expect("a column per line");
+            let from_case: rust_decimal::Decimal = case["lines"]
+                .as_array()
+                .expect("lines")
+                .iter()
+                .filter(|l| l["id"] == line)
+                .map(|l| {
+                    l["amount"]
+                        .as_str()
+                        .expect("amount")
+                        .parse::<rust_decimal::Decimal>()
+                        .expect("money")
+                })
+                .sum();
+            let from_facts: rust_decimal::Decimal = if r[at].is_empty() {
+                rust_decimal::Decimal::ZERO
+            } else {
+                r[at].parse().expect("money")
+            };
+            assert_eq!(from_facts, from_case, "{line}, row {}", &r[0]);
+        }
+    }
+    assert!(
+        records.first().is_some_and(|r| !r[headers
+            .iter()
+            .position(|h| h == "discount.clean_river_rewards")
+            .expect("column")]
+        .is_empty()),
+        "row 1 has its credit"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
