@@ -542,11 +542,6 @@ impl<'a> Direct<'a> {
             _ => None,
         }
     }
-
-    /// The decision's inputs this plan reads into.
-    pub fn schema(&self) -> &'a crate::case::Schema {
-        self.schema
-    }
 }
 
 /// A record's `id` and facts when every cell plainly is what its field
