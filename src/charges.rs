@@ -686,6 +686,30 @@ fn eval_qty(
     }
 }
 
+/// Every parameter a charge reads, in a fixed order: its rate, the figures
+/// of its quantity, its days per month and what splits its period.
+pub fn reads(c: &Charge) -> Vec<ParamId> {
+    fn qty(q: &Qty, out: &mut Vec<ParamId>) {
+        match q {
+            Qty::Param(p) => out.push(*p),
+            Qty::Min(qs) | Qty::First(qs) => qs.iter().for_each(|q| qty(q, out)),
+            Qty::Divide(q, _) => qty(q, out),
+            Qty::Cases(arms, otherwise) => {
+                arms.iter().for_each(|(_, q)| qty(q, out));
+                qty(otherwise, out);
+            }
+            Qty::Field(..) | Qty::Const(_) | Qty::Lines(..) => {}
+        }
+    }
+    let mut out = vec![c.rate];
+    qty(&c.quantity, &mut out);
+    if let Per::Month(p) = c.per {
+        out.push(p);
+    }
+    out.extend(&c.splits_on);
+    out
+}
+
 fn is_simple(q: &Qty) -> bool {
     matches!(q, Qty::Const(_) | Qty::Field(..))
 }

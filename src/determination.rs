@@ -12,6 +12,7 @@ use crate::params::{DatedValue, Lookup, ParamId, ParamStore, Parameter, Status, 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Decimals as exact text; money with exactly two places.
@@ -354,7 +355,7 @@ pub struct Determination {
     pub pack: Arc<PackId>,
     #[serde(serialize_with = "crate::dates::ser")]
     pub as_of: NaiveDate,
-    pub outcome: String,
+    pub outcome: Cow<'static, str>,
     #[serde(serialize_with = "opt_money_ser", skip_serializing_if = "Option::is_none")]
     pub total: Option<Decimal>,
     pub lines: Vec<Line>,
@@ -696,13 +697,13 @@ impl Recorder {
         pack: &Arc<PackId>,
         as_of: NaiveDate,
         total: Option<Decimal>,
-        default_outcome: &str,
+        set: &Arc<[String]>,
     ) -> Determination {
         Determination {
             decision: Arc::clone(decision),
             pack: Arc::clone(pack),
             as_of,
-            outcome: self.outcome.unwrap_or_else(|| default_outcome.to_string()),
+            outcome: self.outcome.map_or(Cow::Borrowed("computed"), Cow::Owned),
             total,
             lines: self.lines,
             outputs: self.outputs,
@@ -710,7 +711,7 @@ impl Recorder {
             trace: self.trace,
             warnings: self.warnings,
             case: None,
-            set: Arc::from([]),
+            set: Arc::clone(set),
             known_at: None,
         }
     }

@@ -263,8 +263,63 @@ impl Engine {
         facts: &Facts,
         as_of: Option<NaiveDate>,
     ) -> Option<Result<Option<Decimal>>> {
-        self.amounts_of(decision, case_name, facts, as_of, false)
-            .map(|r| r.map(|a| a.total))
+        self.total_in(decision, case_name, facts, as_of, &mut Recorder::for_amounts(), None)
+    }
+
+    /// `total` into an amounts recorder (which the caller may keep for a
+    /// proposal's run to `reuse`).
+    pub(crate) fn total_in(
+        &self,
+        decision: &str,
+        case_name: &dyn std::fmt::Display,
+        facts: &Facts,
+        as_of: Option<NaiveDate>,
+        rec: &mut Recorder,
+        reuse: Option<Reuse>,
+    ) -> Option<Result<Option<Decimal>>> {
+        let (_, run) = self.run_facts(decision, case_name, facts, as_of, rec, reuse)?;
+        Some(run.map(|formulas| match formulas {
+            Some(f) => f.total,
+            None => Some(rec.total()),
+        }))
+    }
+
+    /// For each charge of `decision`, whether `other` (a proposal's engine)
+    /// works it out exactly as this one does from the same facts: the same
+    /// definition and inputs, reading the same figures, and for a charge on
+    /// earlier lines, those lines' charges the same too. `None` unless both
+    /// decide by the same list of charges.
+    pub(crate) fn same_charges(&self, other: &Engine, decision: &str) -> Option<Vec<bool>> {
+        let (Some((_, Compiled::Declarative(a))), Some((_, Compiled::Declarative(b)))) =
+            (self.decisions.get(decision), other.decisions.get(decision))
+        else {
+            return None;
+        };
+        let ids = |d: &Declarative| d.charges.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+        if a.schema != b.schema || ids(a) != ids(b) {
+            return None;
+        }
+        fn figures<'e>(c: &Charge, e: &'e Engine) -> Vec<Option<&'e crate::params::Parameter>> {
+            charges::reads(c).into_iter().map(|id| e.pack.params.get(id)).collect()
+        }
+        let mut same: Vec<bool> = Vec::with_capacity(a.charges.len());
+        for (x, y) in a.charges.iter().zip(&b.charges) {
+            let (fx, fy) = (figures(x, self), figures(y, other));
+            let earlier = match &x.quantity {
+                charges::Qty::Lines(_, at) => at.iter().all(|i| same.get(*i) == Some(&true)),
+                _ => true,
+            };
+            same.push(
+                earlier
+                    && self.pack.charges.get(&*x.id).map(|r| &r.1) == other.pack.charges.get(&*y.id).map(|r| &r.1)
+                    && fx.len() == fy.len()
+                    && fx.iter().zip(&fy).all(|(p, q)| match (p, q) {
+                        (Some(p), Some(q)) => p.same_figures(q),
+                        _ => false,
+                    }),
+            );
+        }
+        Some(same)
     }
 
     fn amounts_of(
@@ -275,28 +330,17 @@ impl Engine {
         as_of: Option<NaiveDate>,
         with_lines: bool,
     ) -> Option<Result<Amounts>> {
-        let (name, compiled) = self.decisions.get(decision)?;
         let mut rec = Recorder::for_amounts();
-        let result = match compiled {
-            Compiled::Declarative(d) => run_declarative_facts(&self.pack, d, case_name, facts, as_of, &mut rec)
-                .map(|_| (None, Default::default())),
-            Compiled::Formulas(f) => f
-                .run_facts(&self.pack, case_name, facts, as_of, &mut rec)
-                .map(|run| (Some(run.total), run.lines)),
-            Compiled::Script { .. } => return None,
-        };
-        Some(result.and_then(|(total, formula_lines)| {
-            if !rec.missing.is_empty() {
-                return Err(missing_error(name, rec.missing));
-            }
+        let (charges, run) = self.run_facts(decision, case_name, facts, as_of, &mut rec, None)?;
+        Some(run.map(|formulas| {
+            let (total, formula_lines) = match formulas {
+                Some(f) => (f.total, f.lines),
+                None => (Some(rec.total()), Default::default()),
+            };
             let mut lines: smallvec::SmallVec<[(Arc<str>, Decimal); 8]> = smallvec::SmallVec::new();
             if with_lines {
                 lines.extend(formula_lines);
             }
-            let charges: &[charges::Charge] = match compiled {
-                Compiled::Declarative(d) => &d.charges,
-                _ => &[],
-            };
             let tallied = rec
                 .tallied
                 .iter()
@@ -309,12 +353,38 @@ impl Engine {
                 }
             }
             let id = rec.outputs.iter().find_map(|(_, v)| v.as_str().map(str::to_string));
-            Ok(Amounts {
-                total: total.unwrap_or_else(|| Some(rec.total())),
-                lines,
-                id,
-            })
+            Amounts { total, lines, id }
         }))
+    }
+
+    /// Runs a decision on checked facts into an amounts recorder: its
+    /// charges, and a formula decision's run (`None` for charges, whose
+    /// lines are in the recorder). A figure the facts miss is an error.
+    /// `None` for a scripted decision, which needs the case itself.
+    #[allow(clippy::type_complexity)]
+    fn run_facts(
+        &self,
+        decision: &str,
+        case_name: &dyn std::fmt::Display,
+        facts: &Facts,
+        as_of: Option<NaiveDate>,
+        rec: &mut Recorder,
+        reuse: Option<Reuse>,
+    ) -> Option<(&[charges::Charge], Result<Option<crate::formulas::Evaluated>>)> {
+        let (name, compiled) = self.decisions.get(decision)?;
+        let (charges, run) = match compiled {
+            Compiled::Declarative(d) => (
+                &d.charges[..],
+                run_declarative_facts(&self.pack, d, case_name, facts, as_of, rec, reuse).map(|_| None),
+            ),
+            Compiled::Formulas(f) => (&[][..], f.run_facts(&self.pack, case_name, facts, as_of, rec).map(Some)),
+            Compiled::Script { .. } => return None,
+        };
+        let run = run.and_then(|r| match rec.missing.is_empty() {
+            true => Ok(r),
+            false => Err(missing_error(name, std::mem::take(&mut rec.missing))),
+        });
+        Some((charges, run))
     }
 
     /// Makes a determination.
@@ -339,7 +409,6 @@ impl Engine {
             }
         }?;
         det.case = Some(Arc::clone(&case.value));
-        det.set = Arc::clone(&self.overrides);
         det.known_at = self.known_at;
         Ok(det)
     }
@@ -357,7 +426,7 @@ impl Engine {
             return Err(missing_error(name, rec.missing));
         }
         let total = rec.total();
-        Ok(rec.finish(name, &self.pack.ident, as_of, Some(total), "computed"))
+        Ok(rec.finish(name, &self.pack.ident, as_of, Some(total), &self.overrides))
     }
 
     fn decide_formulas(
@@ -372,7 +441,7 @@ impl Engine {
         if !rec.missing.is_empty() {
             return Err(missing_error(name, rec.missing));
         }
-        Ok(rec.finish(name, &self.pack.ident, run.as_of, run.total, "computed"))
+        Ok(rec.finish(name, &self.pack.ident, run.as_of, run.total, &self.overrides))
     }
 
     fn decide_script(
@@ -424,7 +493,7 @@ impl Engine {
             .at(Location::file(file)));
         }
         let total = if rec.lines.is_empty() { None } else { Some(rec.total()) };
-        Ok(rec.finish(name, &self.pack.ident, as_of, total, "computed"))
+        Ok(rec.finish(name, &self.pack.ident, as_of, total, &self.overrides))
     }
 }
 
@@ -446,7 +515,17 @@ pub fn run_declarative(
         &facts,
         as_of.or_else(|| case.as_of()),
         rec,
+        None,
     )
+}
+
+/// Lines a proposal's amounts take from the base's (an impact run, the
+/// same facts): the charges both work out alike (`Engine::same_charges`)
+/// and the base's recorder, which holds their amounts.
+#[derive(Clone, Copy)]
+pub(crate) struct Reuse<'a> {
+    pub same: &'a [bool],
+    pub base: &'a Recorder,
 }
 
 /// `run_declarative` on checked facts.
@@ -457,6 +536,7 @@ fn run_declarative_facts(
     facts: &Facts,
     as_of: Option<NaiveDate>,
     rec: &mut Recorder,
+    reuse: Option<Reuse>,
 ) -> Result<NaiveDate> {
     let Fact::Period(period) = *facts.get(d.period) else {
         return Err(Error::input(
@@ -480,7 +560,13 @@ fn run_declarative_facts(
         )
     })?;
     for c in &d.charges {
-        charges::evaluate(c, facts, period, &pack.params, rec);
+        match reuse {
+            Some(r) if rec.amounts_only() && r.same.get(c.index) == Some(&true) => {
+                let lines = r.base.tallied.iter().filter(|t| t.charge == c.index);
+                rec.tallied.extend(lines.copied());
+            }
+            _ => charges::evaluate(c, facts, period, &pack.params, rec),
+        }
     }
     if !rec.absent.is_empty() {
         return Err(Error::input(

@@ -7,8 +7,8 @@
 
 use crate::batch::{CHUNK, Direct, RawRow, RowName, Rows, Source};
 use crate::case::{Case, FieldId, Schema};
-use crate::determination::Determination;
-use crate::engine::{Engine, Options};
+use crate::determination::{Determination, Recorder};
+use crate::engine::{Engine, Options, Reuse};
 use crate::money::money_text;
 use rayon::prelude::*;
 use rust_decimal::Decimal;
@@ -171,8 +171,8 @@ fn decide_both(
         (Ok(b), Ok(p)) => {
             a.base = Some(total_of(&b));
             a.proposed = Some(total_of(&p));
-            a.base_outcome = Cow::Owned(b.outcome);
-            a.proposed_outcome = Cow::Owned(p.outcome);
+            a.base_outcome = b.outcome;
+            a.proposed_outcome = p.outcome;
             a.case = Some(case);
         }
         (Err(e), _) => a.error = Some(format!("base: {}", e.message)),
@@ -221,31 +221,37 @@ fn amounts_both<'a>(
     r: &RawRow,
 ) -> Option<Account<'a>> {
     let (row, id, fb) = source.facts(&direct.base, r)?;
-    let fp = match &direct.proposed {
-        Some(dp) => source.facts(dp, r)?.2,
-        None => fb.clone(),
+    // The proposal's facts, when its decision takes other inputs.
+    let own = match &direct.proposed {
+        Some(dp) => Some(source.facts(dp, r)?.2),
+        None => None,
     };
     let mut a = Account::at(row);
-    let (fb, fp) = match (fb, fp) {
-        (Ok(b), Ok(p)) => (b, p),
-        (Err(e), _) | (_, Err(e)) => {
+    let (fb, fp) = match (&fb, &own) {
+        (Ok(b), None) => (b, b),
+        (Ok(b), Some(Ok(p))) => (b, p),
+        (Err(e), _) | (_, Some(Err(e))) => {
             a.error = Some(e.message.clone());
             return Some(a);
         }
     };
     let db = &direct.base;
     let keys = &direct.keys;
-    a.id = keys.id.and_then(|f| db.text(&fb, f)).map(Cow::into_owned).or(id);
-    a.class = keys.class.and_then(|f| db.text(&fb, f)).unwrap_or(Cow::Borrowed("-"));
-    a.assistance = match keys.tier.and_then(|f| db.text(&fb, f)) {
+    a.id = keys.id.and_then(|f| db.text(fb, f)).map(Cow::into_owned).or(id);
+    a.class = keys.class.and_then(|f| db.text(fb, f)).unwrap_or(Cow::Borrowed("-"));
+    a.assistance = match keys.tier.and_then(|f| db.text(fb, f)) {
         Some(t) => Cow::Owned(format!("low-income tier {t}")),
         None => Cow::Borrowed(NO_ASSISTANCE),
     };
     let name = RowName(source.name(), row);
-    match (
-        base.total(decision, &name, &fb, as_of)?,
-        proposed.total(decision, &name, &fp, as_of)?,
-    ) {
+    let mut base_run = Recorder::for_amounts();
+    let b = base.total_in(decision, &name, fb, as_of, &mut base_run, None)?;
+    let reuse = match (&b, &direct.same) {
+        (Ok(_), Some(same)) => Some(Reuse { same, base: &base_run }),
+        _ => None,
+    };
+    let p = proposed.total_in(decision, &name, fp, as_of, &mut Recorder::for_amounts(), reuse)?;
+    match (b, p) {
         (Ok(b), Ok(p)) => {
             a.base = Some(b.unwrap_or_default());
             a.proposed = Some(p.unwrap_or_default());
@@ -264,6 +270,9 @@ struct Both<'a> {
     base: Direct<'a>,
     proposed: Option<Direct<'a>>,
     keys: Keys,
+    /// The charges the proposal works out as the base does (facts read
+    /// once): their lines are taken from the base's run, not worked out twice.
+    same: Option<Vec<bool>>,
 }
 
 impl<'a> Account<'a> {
@@ -390,6 +399,7 @@ pub fn run<R: BufRead + Send>(
     let direct = match (base.schema(decision), proposed.schema(decision)) {
         (Some(b), Some(p)) => source.direct(b).zip(source.direct(p)).map(|(db, dp)| Both {
             keys: Keys::of(b),
+            same: (b == p).then(|| base.same_charges(proposed, decision)).flatten(),
             proposed: (b != p).then_some(dp),
             base: db,
         }),
@@ -523,8 +533,8 @@ impl Comparison {
         Comparison {
             base_pack: format!("{} {}", b.pack.id, b.pack.version),
             proposed_pack: format!("{} {}", p.pack.id, p.pack.version),
-            base_outcome: b.outcome.clone(),
-            proposed_outcome: p.outcome.clone(),
+            base_outcome: b.outcome.to_string(),
+            proposed_outcome: p.outcome.to_string(),
             base_total: b.total,
             proposed_total: p.total,
             lines,

@@ -120,6 +120,22 @@ pub struct Parameter {
     pub location: Location,
 }
 
+impl Parameter {
+    /// Whether `other` gives the same figures on every date: its shape,
+    /// keys and dated values (their dates, status and figures; not their
+    /// sources or notes). A charge reading either works out the same amounts.
+    pub fn same_figures(&self, other: &Parameter) -> bool {
+        self.shape == other.shape
+            && self.keys == other.keys
+            && self.values.len() == other.values.len()
+            && self
+                .values
+                .iter()
+                .zip(&other.values)
+                .all(|(a, b)| a.from == b.from && a.status == b.status && a.data == b.data)
+    }
+}
+
 /// Index of a parameter in its store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ParamId(pub usize);

@@ -235,7 +235,7 @@ pub fn letter(d: &Determination, pack: &Pack) -> String {
     let subject = title.to_lowercase();
     let is_bill = d.outcome == "computed";
     let _ = writeln!(o, "{title}, as of {}\n", d.as_of);
-    match d.outcome.as_str() {
+    match &*d.outcome {
         "eligible" => {
             let _ = writeln!(o, "We have reviewed your request for a {subject}, and it qualifies.");
         }
@@ -249,7 +249,7 @@ pub fn letter(d: &Determination, pack: &Pack) -> String {
     }
     if let Some(summary) = d.outputs.get("summary").and_then(|v| v.as_str()) {
         let _ = writeln!(o, "{summary}");
-    } else if !is_bill && !matches!(d.outcome.as_str(), "eligible" | "ineligible") {
+    } else if !is_bill && !matches!(&*d.outcome, "eligible" | "ineligible") {
         let _ = writeln!(o, "Result: {}.", d.outcome.replace('_', " "));
     }
     if let (Some(total), Some(first), Some(last)) = (
@@ -314,7 +314,7 @@ pub fn letter(d: &Determination, pack: &Pack) -> String {
     let (met, unmet): (Vec<_>, Vec<_>) = d.reasons.iter().partition(|r| r.passed);
     let (met_heading, unmet_heading) = if is_bill {
         ("What applies:", "What does not apply to this account:")
-    } else if !matches!(d.outcome.as_str(), "eligible" | "ineligible") {
+    } else if !matches!(&*d.outcome, "eligible" | "ineligible") {
         ("What we found:", "What is not met:")
     } else if unmet.is_empty() {
         ("The rules that apply:", "")

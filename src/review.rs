@@ -226,7 +226,7 @@ pub fn review(det: &Determination, claim: &Claim, tolerance: Decimal) -> Review 
         diffs.push(Difference {
             figure: "outcome".into(),
             staff: o.clone(),
-            ratebook: det.outcome.clone(),
+            ratebook: det.outcome.to_string(),
             difference: None,
             first_step,
             step,
@@ -368,7 +368,7 @@ pub fn review(det: &Determination, claim: &Claim, tolerance: Decimal) -> Review 
     Review {
         verdict: if diffs.is_empty() { "agree" } else { "disagree" },
         decision: det.decision.to_string(),
-        outcome: det.outcome.clone(),
+        outcome: det.outcome.to_string(),
         total: det.total,
         tolerance,
         differences: diffs,

@@ -149,7 +149,7 @@ pub struct RawChargeFile {
     pub charges: Vec<Spanned<RawCharge>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCharge {
     pub id: String,
