@@ -64,8 +64,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("engine_no_trace", |b| {
         b.iter(|| engine.decide("bill", black_box(&case), &lean))
     });
+    let columns = ratebook::batch::csv_columns(&engine, "bill").expect("line columns");
+    let columns = engine.line_columns("bill", &columns);
     g.bench_function("engine_amounts", |b| {
-        b.iter(|| engine.amounts("bill", &"bench", black_box(&facts), None))
+        b.iter(|| engine.amounts("bill", &"bench", black_box(&facts), None, &columns))
     });
     g.bench_function("floor", |b| b.iter(|| floor(black_box(usage))));
     g.finish();

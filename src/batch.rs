@@ -5,7 +5,7 @@
 //! record with its row number and reason.
 
 use crate::case::Case;
-use crate::engine::{Engine, Options};
+use crate::engine::{Engine, LineColumns, Options};
 use crate::error::{Error, Location};
 use rayon::prelude::*;
 use serde_json::Value;
@@ -781,19 +781,19 @@ fn decide_raw(
     engine: &Engine,
     opts: &BatchOptions,
     source: &Source,
-    direct: Option<&Direct>,
+    direct: Option<(&Direct, &LineColumns)>,
     raw: RawRow,
 ) -> (bool, String) {
     let options = Options {
         as_of: opts.as_of,
         trace: opts.trace,
     };
-    if let (Some(direct), Some(lines)) = (direct, &opts.csv_lines)
+    if let Some((direct, columns)) = direct
         && let Some((row, id, facts)) = source.facts(direct, &raw)
     {
         let amounts = facts.map_err(|e| *e).and_then(|f| {
             engine
-                .amounts(&opts.decision, &RowName(&source.name, row), &f, opts.as_of)
+                .amounts(&opts.decision, &RowName(&source.name, row), &f, opts.as_of, columns)
                 .unwrap_or_else(|| {
                     engine.check_decision_name(&opts.decision).and(Err(Error::input(
                         "ratebook::batch::no_facts",
@@ -804,7 +804,7 @@ fn decide_raw(
                     )))
                 })
         });
-        return amounts_line(lines, row, id, amounts);
+        return amounts_line(columns.len(), row, id, amounts);
     }
     let (row, id, case) = source.row(raw);
     let result = case
@@ -825,7 +825,7 @@ impl std::fmt::Display for RowName<'_> {
 /// A CSV row from a determination's amounts: each line's amount and the
 /// total, to the cent (a formula line's value rounded once).
 fn amounts_line(
-    lines: &[String],
+    columns: usize,
     row: usize,
     id: Option<String>,
     result: std::result::Result<crate::engine::Amounts, Error>,
@@ -837,9 +837,9 @@ fn amounts_line(
         Ok(run) => {
             push_cell(&mut out, &id.or(run.id).unwrap_or_default());
             out.push_str(",computed");
-            for l in lines {
+            for v in &run.lines {
                 out.push(',');
-                if let Some((_, v)) = run.lines.iter().find(|(n, _)| **n == **l) {
+                if let Some(v) = v {
                     crate::money::push_money(&mut out, *v);
                 }
             }
@@ -853,7 +853,7 @@ fn amounts_line(
         Err(e) => {
             push_cell(&mut out, &id.unwrap_or_default());
             out.push(',');
-            for _ in lines {
+            for _ in 0..columns {
                 out.push(',');
             }
             out.push_str(",,");
@@ -934,7 +934,9 @@ pub fn run<R: BufRead + Send>(
 ) -> std::io::Result<Summary> {
     let (source, mut raw) = rows.split();
     let direct = match (&opts.csv_lines, engine.schema(&opts.decision)) {
-        (Some(_), Some(schema)) => source.direct(schema),
+        (Some(ids), Some(schema)) => source
+            .direct(schema)
+            .map(|d| (d, engine.line_columns(&opts.decision, ids))),
         _ => None,
     };
     let mut summary = Summary::default();
@@ -962,7 +964,7 @@ pub fn run<R: BufRead + Send>(
             || {
                 chunk
                     .into_par_iter()
-                    .map(|r| decide_raw(engine, opts, &source, direct.as_ref(), r))
+                    .map(|r| decide_raw(engine, opts, &source, direct.as_ref().map(|(d, c)| (d, c)), r))
                     .collect::<Vec<_>>()
             },
         );

@@ -37,9 +37,10 @@ impl Default for Options {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Amounts {
     pub total: Option<Decimal>,
-    /// Each line's amount by id (a charge's parts summed; a formula line's
-    /// exact value, rounded when it is written).
-    pub lines: smallvec::SmallVec<[(Arc<str>, Decimal); 8]>,
+    /// Each column's line amount (`LineColumns`), `None` where the decision
+    /// has no such line: a charge's parts summed; a formula line's exact
+    /// value, rounded when it is written.
+    pub lines: smallvec::SmallVec<[Option<Decimal>; 8]>,
     /// The first text the decision echoes (an account id).
     pub id: Option<String>,
 }
@@ -250,8 +251,52 @@ impl Engine {
         case_name: &dyn std::fmt::Display,
         facts: &Facts,
         as_of: Option<NaiveDate>,
+        columns: &LineColumns,
     ) -> Option<Result<Amounts>> {
-        self.amounts_of(decision, case_name, facts, as_of, true)
+        let mut rec = Recorder::for_amounts();
+        let (_, run) = self.run_facts(decision, case_name, facts, as_of, &mut rec, None)?;
+        Some(run.map(|formulas| {
+            let mut lines: smallvec::SmallVec<[Option<Decimal>; 8]> = smallvec::smallvec![None; columns.ids.len()];
+            let mut add = |column: Option<usize>, amount: Decimal| {
+                if let Some(slot) = column.and_then(|c| lines.get_mut(c)) {
+                    *slot = Some(slot.unwrap_or_default() + amount);
+                }
+            };
+            let total = match formulas {
+                Some(f) => {
+                    for (id, amount) in f.lines {
+                        add(columns.ids.iter().position(|x| **x == *id), amount);
+                    }
+                    f.total
+                }
+                None => Some(rec.total()),
+            };
+            for t in &rec.tallied {
+                add(columns.by_charge.get(t.charge).copied().flatten(), t.amount);
+            }
+            for l in &rec.lines {
+                add(columns.ids.iter().position(|x| **x == *l.text.id), l.amount);
+            }
+            let id = rec.outputs.iter().find_map(|(_, v)| v.as_str().map(str::to_string));
+            Amounts { total, lines, id }
+        }))
+    }
+
+    /// Where `decision`'s lines go among the columns `ids` (line ids), for
+    /// `amounts`: found once for a run, not by name for every row.
+    pub fn line_columns(&self, decision: &str, ids: &[String]) -> LineColumns {
+        let by_charge = match self.decisions.get(decision) {
+            Some((_, Compiled::Declarative(d))) => d
+                .charges
+                .iter()
+                .map(|c| ids.iter().position(|x| **x == *c.id))
+                .collect(),
+            _ => Vec::new(),
+        };
+        LineColumns {
+            ids: ids.to_vec(),
+            by_charge,
+        }
     }
 
     /// The total alone of `amounts` (an impact run's), without gathering
@@ -320,41 +365,6 @@ impl Engine {
             );
         }
         Some(same)
-    }
-
-    fn amounts_of(
-        &self,
-        decision: &str,
-        case_name: &dyn std::fmt::Display,
-        facts: &Facts,
-        as_of: Option<NaiveDate>,
-        with_lines: bool,
-    ) -> Option<Result<Amounts>> {
-        let mut rec = Recorder::for_amounts();
-        let (charges, run) = self.run_facts(decision, case_name, facts, as_of, &mut rec, None)?;
-        Some(run.map(|formulas| {
-            let (total, formula_lines) = match formulas {
-                Some(f) => (f.total, f.lines),
-                None => (Some(rec.total()), Default::default()),
-            };
-            let mut lines: smallvec::SmallVec<[(Arc<str>, Decimal); 8]> = smallvec::SmallVec::new();
-            if with_lines {
-                lines.extend(formula_lines);
-            }
-            let tallied = rec
-                .tallied
-                .iter()
-                .filter_map(|t| Some((&charges.get(t.charge)?.id, t.amount)));
-            let each = rec.lines.iter().map(|l| (&l.text.id, l.amount)).chain(tallied);
-            for (id, amount) in each.filter(|_| with_lines) {
-                match lines.iter_mut().find(|(x, _)| Arc::ptr_eq(x, id) || x == id) {
-                    Some((_, sum)) => *sum += amount,
-                    None => lines.push((id.clone(), amount)),
-                }
-            }
-            let id = rec.outputs.iter().find_map(|(_, v)| v.as_str().map(str::to_string));
-            Amounts { total, lines, id }
-        }))
     }
 
     /// Runs a decision on checked facts into an amounts recorder: its
@@ -517,6 +527,24 @@ pub fn run_declarative(
         rec,
         None,
     )
+}
+
+/// The line columns of a batch's CSV (`Engine::line_columns`): their ids,
+/// and the column of each of a declarative decision's charges.
+pub struct LineColumns {
+    ids: Vec<String>,
+    by_charge: Vec<Option<usize>>,
+}
+
+impl LineColumns {
+    /// How many columns.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
 }
 
 /// Lines a proposal's amounts take from the base's (an impact run, the
