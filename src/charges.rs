@@ -672,7 +672,12 @@ fn eval_qty(
             if let Some(b) = basis.as_deref_mut() {
                 b.divisor = Some(*d);
             }
-            eval_qty(a, facts, store, rec, date, line, basis).map(|v| crate::money::divide(v, *d))
+            let v = eval_qty(a, facts, store, rec, date, line, basis)?;
+            let q = crate::money::divide(v, *d);
+            if q.is_none() {
+                rec.overflowed(line);
+            }
+            q
         }
         Qty::Cases(arms, otherwise) => {
             for (c, q) in arms {
@@ -717,11 +722,12 @@ fn is_simple(q: &Qty) -> bool {
 /// The parts of a service period (rarely more than two).
 pub type Segments = SmallVec<[Period; 4]>;
 
-/// `x * num / den`, dividing last, and skipping the work when it is a no-op.
-fn scale_by(x: Decimal, num: Decimal, den: Decimal) -> Decimal {
-    let x = if num == Decimal::ONE { x } else { x * num };
+/// `x * num / den`, dividing last, and skipping the work when it is a no-op;
+/// `None` beyond a decimal's digits.
+fn scale_by(x: Decimal, num: Decimal, den: Decimal) -> Option<Decimal> {
+    let x = if num == Decimal::ONE { x } else { x.checked_mul(num)? };
     if den == Decimal::ONE {
-        x
+        Some(x)
     } else {
         crate::money::divide(x, den)
     }
@@ -840,14 +846,21 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                 Some(s) if l_from < s => {
                     let all = Decimal::from((l_to - l_from).num_days());
                     let kept = Decimal::from((l_to - s).num_days());
-                    (s, crate::money::round_money(crate::money::divide(l_amount * kept, all)))
+                    let Some(share) = crate::money::divide(l_amount * kept, all) else {
+                        rec.overflowed(&c.id);
+                        continue;
+                    };
+                    (s, crate::money::round_money(share))
                 }
                 _ => (l_from, l_amount),
             };
             let Some(rate) = rec.param(store, c.rate, key, from, Some(&c.id)) else {
                 continue;
             };
-            let exact = adjust(c, base * rate.value, scale);
+            let Some(exact) = base.checked_mul(rate.value).and_then(|x| adjust(c, x, scale)) else {
+                rec.overflowed(&c.id);
+                continue;
+            };
             push_line(
                 c,
                 rec,
@@ -919,12 +932,18 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         // q x rate x num / den): amounts-only lines carry none.
         let part_qty = if rec.amounts_only() {
             Decimal::ZERO
-        } else if remainder {
-            q - allocated
         } else {
-            scale_by(q, num, den)
+            let part = match remainder {
+                true => q.checked_sub(allocated),
+                false => scale_by(q, num, den),
+            };
+            let Some((part, sum)) = part.and_then(|p| Some((p, allocated.checked_add(p)?))) else {
+                rec.overflowed(&c.id);
+                continue;
+            };
+            allocated = sum;
+            part
         };
-        allocated += part_qty;
         whole.get_or_insert(q);
         if split {
             rec.event(|| Event::Split {
@@ -947,12 +966,21 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                 // stays a tie). A trace shows the decimal quotient; without
                 // one the cent is found from the exact fraction, the same
                 // cent (`money::share_to_cents`) with one integer division.
+                let product = q.checked_mul(rate.value);
                 let amount = if rec.trace_on() {
-                    Amount::of(adjust(c, scale_by(q * rate.value, num, den), scale))
+                    product
+                        .and_then(|x| scale_by(x, num, den))
+                        .and_then(|x| adjust(c, x, scale))
+                        .map(Amount::of)
                 } else {
-                    let (n, d) = share(c, (num, den), scale);
-                    let cents = crate::money::share_to_cents(q * rate.value, n, d);
-                    Amount { exact: cents, cents }
+                    share(c, (num, den), scale)
+                        .zip(product)
+                        .and_then(|((n, d), x)| crate::money::share_to_cents(x, n, d))
+                        .map(|cents| Amount { exact: cents, cents })
+                };
+                let Some(amount) = amount else {
+                    rec.overflowed(&c.id);
+                    continue;
                 };
                 push_line(c, rec, part_qty, rate.value, amount, part, rate.source, basis);
             }
@@ -963,15 +991,15 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
 
 /// The multiplier and divisor that make `quantity x rate` a line's exact
 /// amount: the part's share of the period, then what `adjust` applies.
-fn share(c: &Charge, (num, den): (Decimal, Decimal), scale: Option<Decimal>) -> (Decimal, Decimal) {
+fn share(c: &Charge, (num, den): (Decimal, Decimal), scale: Option<Decimal>) -> Option<(Decimal, Decimal)> {
     let den = if c.rate_is_percent {
-        den * Decimal::ONE_HUNDRED
+        den.checked_mul(Decimal::ONE_HUNDRED)?
     } else {
         den
     };
     match scale {
-        Some(s) => (num * s, den * Decimal::ONE_HUNDRED),
-        None => (num, den),
+        Some(s) => Some((num.checked_mul(s)?, den.checked_mul(Decimal::ONE_HUNDRED)?)),
+        None => Some((num, den)),
     }
 }
 
@@ -991,16 +1019,17 @@ impl Amount {
 }
 
 /// Applies what a charge says about its rate: a percent rate, and the
-/// case's percent scale (a discount's registered share).
-fn adjust(c: &Charge, amount: Decimal, scale: Option<Decimal>) -> Decimal {
+/// case's percent scale (a discount's registered share). `None` beyond a
+/// decimal's digits.
+fn adjust(c: &Charge, amount: Decimal, scale: Option<Decimal>) -> Option<Decimal> {
     let amount = if c.rate_is_percent {
         amount / Decimal::ONE_HUNDRED
     } else {
         amount
     };
     match scale {
-        Some(s) => amount * s / Decimal::ONE_HUNDRED,
-        None => amount,
+        Some(s) => Some(amount.checked_mul(s)? / Decimal::ONE_HUNDRED),
+        None => Some(amount),
     }
 }
 
@@ -1076,16 +1105,30 @@ fn tiered(
         return;
     };
     let src = rec_source(store, c, part.from);
-    let part_q = q * num / den;
+    let share = |x: Decimal| x.checked_mul(num).and_then(|x| x.checked_div(den));
+    let Some(part_q) = share(q) else {
+        rec.overflowed(&c.id);
+        return;
+    };
     let mut lower = Decimal::ZERO;
     for (i, t) in tiers.iter().enumerate() {
-        let upper = t.up_to.map(|u| u * num / den);
+        let upper = match t.up_to.map(share) {
+            Some(None) => {
+                rec.overflowed(&c.id);
+                return;
+            }
+            Some(Some(u)) => Some(u),
+            None => None,
+        };
         let in_tier = match upper {
             Some(u) => (part_q.min(u) - lower).max(Decimal::ZERO),
             None => (part_q - lower).max(Decimal::ZERO),
         };
         if !in_tier.is_zero() {
-            let exact = adjust(c, in_tier * t.rate, scale);
+            let Some(exact) = in_tier.checked_mul(t.rate).and_then(|x| adjust(c, x, scale)) else {
+                rec.overflowed(&c.id);
+                return;
+            };
             let mut tc = c.clone();
             tc.text = Arc::new(LineText {
                 id: c.id.clone(),

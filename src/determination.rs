@@ -416,6 +416,8 @@ pub struct Recorder {
     pub outcome: Option<String>,
     /// Case fields a charge needed that the case does not give.
     pub absent: Vec<String>,
+    /// Lines whose amounts are beyond a decimal's digits.
+    pub overflow: Vec<String>,
     warned: Vec<(ParamId, NaiveDate)>,
     /// Only amounts are wanted (a batch's CSV): no warnings are written.
     amounts_only: bool,
@@ -449,6 +451,7 @@ impl Recorder {
             missing: Vec::new(),
             outcome: None,
             absent: Vec::new(),
+            overflow: Vec::new(),
             warned: Vec::new(),
             amounts_only,
         }
@@ -583,6 +586,17 @@ impl Recorder {
         });
     }
 
+    /// Notes that an amount of `line` is beyond a decimal's 28 digits (an
+    /// absurd figure or quantity): reported, never wrapped or rounded away.
+    pub fn overflowed(&mut self, line: &str) {
+        let text = format!(
+            "an amount of the `{line}` line is too large to compute exactly (beyond 28 digits); check the figures and quantities it uses"
+        );
+        if !self.overflow.contains(&text) {
+            self.overflow.push(text);
+        }
+    }
+
     /// Notes that `line` needed the case field `path`, which is absent.
     pub fn absent(&mut self, path: &str, line: &str) {
         let text = format!("`{path}` is required for the `{line}` line");
@@ -683,12 +697,13 @@ impl Recorder {
     }
 
     /// Sum of line amounts (each already rounded to the cent).
-    pub fn total(&self) -> Decimal {
+    /// The sum of the lines; `None` beyond a decimal's 28 digits.
+    pub fn total(&self) -> Option<Decimal> {
         self.lines
             .iter()
             .map(|l| l.amount)
             .chain(self.tallied.iter().map(|t| t.amount))
-            .sum()
+            .try_fold(Decimal::ZERO, Decimal::checked_add)
     }
 
     pub fn finish(

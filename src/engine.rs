@@ -255,11 +255,13 @@ impl Engine {
     ) -> Option<Result<Amounts>> {
         let mut rec = Recorder::for_amounts();
         let (_, run) = self.run_facts(decision, case_name, facts, as_of, &mut rec, None)?;
-        Some(run.map(|formulas| {
+        Some(run.and_then(|formulas| {
             let mut lines: smallvec::SmallVec<[Option<Decimal>; 8]> = smallvec::smallvec![None; columns.ids.len()];
+            let mut fits = true;
             let mut add = |column: Option<usize>, amount: Decimal| {
                 if let Some(slot) = column.and_then(|c| lines.get_mut(c)) {
-                    *slot = Some(slot.unwrap_or_default() + amount);
+                    *slot = slot.unwrap_or_default().checked_add(amount);
+                    fits &= slot.is_some();
                 }
             };
             let total = match formulas {
@@ -269,7 +271,7 @@ impl Engine {
                     }
                     f.total
                 }
-                None => Some(rec.total()),
+                None => Some(rec.total().ok_or_else(|| too_large(case_name))?),
             };
             for t in &rec.tallied {
                 add(columns.by_charge.get(t.charge).copied().flatten(), t.amount);
@@ -277,8 +279,11 @@ impl Engine {
             for l in &rec.lines {
                 add(columns.ids.iter().position(|x| **x == *l.text.id), l.amount);
             }
+            if !fits {
+                return Err(too_large(case_name));
+            }
             let id = rec.outputs.iter().find_map(|(_, v)| v.as_str().map(str::to_string));
-            Amounts { total, lines, id }
+            Ok(Amounts { total, lines, id })
         }))
     }
 
@@ -323,9 +328,9 @@ impl Engine {
         reuse: Option<Reuse>,
     ) -> Option<Result<Option<Decimal>>> {
         let (_, run) = self.run_facts(decision, case_name, facts, as_of, rec, reuse)?;
-        Some(run.map(|formulas| match formulas {
-            Some(f) => f.total,
-            None => Some(rec.total()),
+        Some(run.and_then(|formulas| match formulas {
+            Some(f) => Ok(f.total),
+            None => rec.total().map(Some).ok_or_else(|| too_large(case_name)),
         }))
     }
 
@@ -435,7 +440,7 @@ impl Engine {
         if !rec.missing.is_empty() {
             return Err(missing_error(name, rec.missing));
         }
-        let total = rec.total();
+        let total = rec.total().ok_or_else(|| too_large(&case.name))?;
         Ok(rec.finish(name, &self.pack.ident, as_of, Some(total), &self.overrides))
     }
 
@@ -502,7 +507,10 @@ impl Engine {
             )
             .at(Location::file(file)));
         }
-        let total = if rec.lines.is_empty() { None } else { Some(rec.total()) };
+        let total = match rec.lines.is_empty() {
+            true => None,
+            false => Some(rec.total().ok_or_else(|| too_large(&case.name))?),
+        };
         Ok(rec.finish(name, &self.pack.ident, as_of, total, &self.overrides))
     }
 }
@@ -545,6 +553,16 @@ impl LineColumns {
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
+}
+
+/// The error for a total beyond a decimal's 28 digits (absurd figures).
+fn too_large(case_name: &dyn std::fmt::Display) -> Error {
+    Error::input(
+        "ratebook::case::out_of_range",
+        format!(
+            "{case_name}: the total of the lines is too large to compute exactly (beyond 28 digits); check the figures and quantities it uses"
+        ),
+    )
 }
 
 /// Lines a proposal's amounts take from the base's (an impact run, the
@@ -595,6 +613,13 @@ fn run_declarative_facts(
             }
             _ => charges::evaluate(c, facts, period, &pack.params, rec),
         }
+    }
+    if !rec.overflow.is_empty() {
+        return Err(Error::input(
+            "ratebook::case::out_of_range",
+            format!("{case_name}: {}", rec.overflow.join("; ")),
+        )
+        .at(Location::file(case_name.to_string())));
     }
     if !rec.absent.is_empty() {
         return Err(Error::input(

@@ -321,6 +321,8 @@ struct Tally<'a> {
     top: Vec<(Decimal, Account<'a>)>,
     /// The first accounts whose outcome changed.
     flipped: Vec<(Decimal, Account<'a>)>,
+    /// The sum of the magnitudes of every amount added.
+    magnitude: Decimal,
 }
 
 impl<'a> Tally<'a> {
@@ -337,6 +339,18 @@ impl<'a> Tally<'a> {
                 }
                 continue;
             };
+            // While the amounts' magnitudes add up within a decimal's 28
+            // digits, so do every sum and difference below; an account
+            // with absurd amounts that would take them beyond is reported.
+            let Some(magnitude) = self.magnitude.checked_add(b.abs()).and_then(|m| m.checked_add(p.abs())) else {
+                impact.errors += 1;
+                if impact.error_rows.len() < 20 {
+                    let why = "its amounts are too large to add up exactly (beyond 28 digits)";
+                    impact.error_rows.push((a.row, a.id(), why.to_string()));
+                }
+                continue;
+            };
+            self.magnitude = magnitude;
             let d = p - b;
             let flip = a.base_outcome != a.proposed_outcome;
             let changed = flip || !d.is_zero();
@@ -419,6 +433,7 @@ pub fn run<R: BufRead + Send>(
         changes: Vec::new(),
         top: Vec::new(),
         flipped: Vec::new(),
+        magnitude: Decimal::ZERO,
     };
     // Reading the next chunk and adding up the last overlap deciding this one.
     let read = |raw: &mut crate::batch::RawRows<R>| raw.by_ref().take(CHUNK).collect::<Vec<RawRow>>();
@@ -447,6 +462,7 @@ pub fn run<R: BufRead + Send>(
         mut changes,
         top,
         flipped,
+        ..
     } = tally;
     // Every decided account is in one class: the total is their sum.
     for g in impact.by_class.values_mut() {

@@ -33,11 +33,12 @@ pub fn round_half_up(value: Decimal, places: u32) -> Decimal {
 /// significant digits, and a divisor below 10^k cannot put k nines or zeros
 /// in a row between the cent and the 28th digit. Values too large for the
 /// integers fall back to the decimal quotient. `den` must not be zero.
-pub fn share_to_cents(x: Decimal, num: Decimal, den: Decimal) -> Decimal {
-    exact_share_to_cents(x, num, den).unwrap_or_else(|| {
-        let mut a = round_money(divide(x * num, den));
+/// `None` when the value is beyond a decimal's 28 digits.
+pub fn share_to_cents(x: Decimal, num: Decimal, den: Decimal) -> Option<Decimal> {
+    exact_share_to_cents(x, num, den).or_else(|| {
+        let mut a = round_money(divide(x.checked_mul(num)?, den)?);
         a.rescale(2);
-        a
+        Some(a)
     })
 }
 
@@ -68,8 +69,9 @@ fn exact_share_to_cents(x: Decimal, num: Decimal, den: Decimal) -> Option<Decima
 }
 
 /// `x / d`, exactly as `Decimal` division, but dividing by a power of ten
-/// (per 1,000 sq ft) is a shift of the scale, not a long division.
-pub fn divide(x: Decimal, d: Decimal) -> Decimal {
+/// (per 1,000 sq ft) is a shift of the scale, not a long division. `None`
+/// when the quotient is beyond a decimal's 28 digits (or `d` is zero).
+pub fn divide(x: Decimal, d: Decimal) -> Option<Decimal> {
     if d.scale() == 0 && d.is_sign_positive() {
         let mut m = d.mantissa();
         let mut n = 0u32;
@@ -79,10 +81,10 @@ pub fn divide(x: Decimal, d: Decimal) -> Decimal {
         }
         let mut r = x;
         if m == 1 && r.set_scale(x.scale() + n).is_ok() {
-            return r;
+            return Some(r);
         }
     }
-    x / d
+    x.checked_div(d)
 }
 
 /// Parses decimal text such as `"7.006"`, `"-12"` or `"1e3"`. Thousands
@@ -227,9 +229,9 @@ mod tests {
         ) {
             let x = Decimal::new(if negative { -q } else { q }, qs) * Decimal::new(rate, rs);
             let (n, d) = (Decimal::from(num), Decimal::new(den, ds));
-            let mut want = round_money(divide(x * n, d));
+            let mut want = round_money(divide(x * n, d).unwrap_or_default());
             want.rescale(2);
-            proptest::prop_assert_eq!(share_to_cents(x, n, d), want);
+            proptest::prop_assert_eq!(share_to_cents(x, n, d), Some(want));
         }
     }
 
@@ -237,16 +239,22 @@ mod tests {
     fn exact_shares_round_half_up() {
         let d = |t: &str| parse_decimal(t).unwrap();
         // 0.125 exactly, and -0.125: away from zero.
-        assert_eq!(share_to_cents(d("0.5"), d("1"), d("4")).to_string(), "0.13");
-        assert_eq!(share_to_cents(d("-0.5"), d("1"), d("4")).to_string(), "-0.13");
+        let cents = |x: &str, n: &str, den: &str| share_to_cents(d(x), d(n), d(den)).map(|c| c.to_string());
+        assert_eq!(cents("0.5", "1", "4").as_deref(), Some("0.13"));
+        assert_eq!(cents("-0.5", "1", "4").as_deref(), Some("-0.13"));
         // 15 ccf x 7.006 x 50 / 87 days = 60.3965...: 60.40.
-        assert_eq!(share_to_cents(d("105.090"), d("50"), d("87")).to_string(), "60.40");
+        assert_eq!(cents("105.090", "50", "87").as_deref(), Some("60.40"));
         // Stormwater: 2.4 x 13.76 x 90 / 30.4375 days a month.
         let want = round_money(d("2.4") * d("13.76") * d("90") / d("30.4375"));
-        assert_eq!(share_to_cents(d("2.4") * d("13.76"), d("90"), d("30.4375")), want);
+        assert_eq!(share_to_cents(d("2.4") * d("13.76"), d("90"), d("30.4375")), Some(want));
         // Too large for the integers: the decimal quotient.
         let big = Decimal::MAX / d("10");
-        assert_eq!(share_to_cents(big, d("1"), d("3")), round_money(divide(big, d("3"))));
+        assert_eq!(
+            share_to_cents(big, d("1"), d("3")),
+            divide(big, d("3")).map(round_money)
+        );
+        // Beyond a decimal: none, not a panic.
+        assert_eq!(share_to_cents(Decimal::MAX, d("90"), d("7")), None);
     }
 
     #[test]
@@ -288,13 +296,14 @@ mod tests {
     #[test]
     fn divide_by_powers_of_ten_is_exact() {
         let x = parse_decimal("2400").unwrap();
-        assert_eq!(divide(x, Decimal::from(1000)).to_string(), "2.400");
-        assert_eq!(divide(x, Decimal::from(1000)), x / Decimal::from(1000));
+        assert_eq!(divide(x, Decimal::from(1000)).unwrap().to_string(), "2.400");
+        assert_eq!(divide(x, Decimal::from(1000)), Some(x / Decimal::from(1000)));
         assert_eq!(
             divide(x, parse_decimal("30.4").unwrap()),
-            x / parse_decimal("30.4").unwrap()
+            Some(x / parse_decimal("30.4").unwrap())
         );
-        assert_eq!(divide(x, Decimal::ONE), x);
+        assert_eq!(divide(x, Decimal::ONE), Some(x));
+        assert_eq!(divide(Decimal::MAX, parse_decimal("0.5").unwrap()), None);
     }
 
     #[test]

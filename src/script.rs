@@ -224,7 +224,9 @@ fn decide(name: &str, case: Map) -> HostResult<Map> {
         let mut sub = crate::determination::Recorder::new(st.rec.trace_on());
         crate::engine::run_declarative(&st.pack, &d, &case, None, &mut sub)
             .map_err(|e| host_err(format!("evaluating `{name}`: {}", e.message)))?;
-        let total = sub.total();
+        let total = sub
+            .total()
+            .ok_or_else(|| host_err(format!("evaluating `{name}`: the total is beyond 28 digits")))?;
         let mut lines = Array::new();
         let mut amounts = Map::new();
         for l in &sub.lines {
@@ -241,7 +243,10 @@ fn decide(name: &str, case: Map) -> HostResult<Map> {
                 .get(key.as_str())
                 .and_then(|v| v.clone().try_cast::<Decimal>())
                 .unwrap_or_default();
-            amounts.insert(key.as_str().into(), Dynamic::from(before + l.amount));
+            let sum = before
+                .checked_add(l.amount)
+                .ok_or_else(|| host_err(format!("evaluating `{name}`: an amount is beyond 28 digits")))?;
+            amounts.insert(key.as_str().into(), Dynamic::from(sum));
         }
         st.rec.absorb(Arc::from(name), total, sub);
         let mut out = Map::new();

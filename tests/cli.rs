@@ -206,6 +206,29 @@ fn negative_usage_exits_2() {
     );
 }
 
+/// A figure so large that a line's amount is beyond a decimal's 28 digits
+/// is an error naming the line (exit 2), never a crash; so is a total of
+/// lines that each fit but add up beyond.
+#[test]
+fn an_amount_beyond_28_digits_exits_2_and_names_the_line() {
+    let case = GOOD.replace("usage_ccf: 15", "usage_ccf: 1000000");
+    for (set, what) in [
+        ("water.volume_rate=79228162514264337593543950335", "`water.volume` line"),
+        ("water.volume_rate=79228162514264337593543.950235", "total of the lines"),
+    ] {
+        for format in ["json", "text"] {
+            let o = ratebook(&["decide", "bill", "-", "--set", set, "--format", format], Some(&case));
+            assert_eq!(code(&o), 2, "{set}: {}", String::from_utf8_lossy(&o.stderr));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains("too large to compute exactly") && err.contains(what),
+                "{set}: {err}"
+            );
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+}
+
 #[test]
 fn missing_required_field_exits_2() {
     assert_bad_case(

@@ -226,3 +226,31 @@ fn lines_taken_from_the_base_agree_with_lines_worked_out_in_full() {
         "some accounts have Clean River Rewards"
     );
 }
+
+/// Absurd figures can make bills whose sums are beyond a decimal's 28
+/// digits: the accounts that would take the revenue sums beyond are error
+/// rows with the reason, the run goes on, and nothing panics.
+#[test]
+fn sums_beyond_28_digits_are_error_rows_not_a_crash() {
+    let pack = Pack::load(&FolderLoader, "examples/impact/base").expect("loads");
+    let rate = ratebook::engine::parse_override("water.volume_rate=500000000000000000000000000").expect("parses");
+    let huge = Engine::with_overrides(pack, &[rate]).expect("compiles");
+    let csv = portfolio(40, 9);
+    let r = impact::run(
+        &huge,
+        &engine(Some("examples/impact/base")),
+        "bill",
+        None,
+        Rows::new("portfolio.csv", &csv[..]).expect("reads"),
+    );
+    assert_eq!(r.accounts, 40);
+    assert!(r.errors > 0 && r.errors < 40, "{} errors", r.errors);
+    assert!(
+        r.error_rows
+            .iter()
+            .all(|(_, _, why)| why.contains("too large to add up")),
+        "{:?}",
+        r.error_rows
+    );
+    assert_eq!(r.total.accounts, 40 - r.errors);
+}
