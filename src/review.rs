@@ -76,7 +76,12 @@ impl Claim {
                 Value::Number(n) => n.to_string(),
                 _ => String::new(),
             };
-            parse_decimal(&text).ok_or_else(|| bad(field, format!("`{v}` is not an amount")))
+            let amount = parse_decimal(&text).ok_or_else(|| bad(field, format!("`{v}` is not an amount")))?;
+            // No bill comes near; the bound keeps every sum and difference exact.
+            if amount.abs() > Decimal::from(1_000_000_000_000_000i64) {
+                return Err(bad(field, format!("`{v}` is beyond any bill (over 10^15)")));
+            }
+            Ok(amount)
         };
         let text = |field: &str| -> Result<Option<String>> {
             match obj.get(field) {
@@ -217,7 +222,7 @@ impl Review {
 pub fn review(det: &Determination, claim: &Claim, tolerance: Decimal) -> Review {
     let mut diffs = Vec::new();
     let rb_lines = group_lines(&det.lines);
-    let money_differs = |a: Decimal, b: Decimal| (a - b).abs() > tolerance;
+    let money_differs = |a: Decimal, b: Decimal| a.checked_sub(b).is_none_or(|d| d.abs() > tolerance);
 
     if let Some(o) = &claim.outcome
         && *o != det.outcome

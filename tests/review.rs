@@ -200,6 +200,11 @@ fn a_claim_with_a_mistyped_field_is_refused_with_a_suggestion() {
     assert!(err.message.contains("did you mean `total`"), "{}", err.message);
     let err = Claim::parse("claim.yaml", "decision: bill").expect_err("no result");
     assert_eq!(err.code, "ratebook::review::empty_claim");
+    // An amount no bill comes near is refused, so sums stay exact.
+    let err = Claim::parse("claim.yaml", "total: \"79228162514264337593543950335\"").expect_err("refused");
+    assert_eq!(err.code, "ratebook::review::bad_claim");
+    assert!(err.message.contains("beyond any bill"), "{}", err.message);
+    assert!(Claim::parse("claim.yaml", "total: \"-999999999999999.99\"").is_ok());
 }
 
 #[test]
