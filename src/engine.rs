@@ -254,7 +254,7 @@ impl Engine {
         columns: &LineColumns,
     ) -> Option<Result<Amounts>> {
         let mut rec = Recorder::for_amounts();
-        let (_, run) = self.run_facts(decision, case_name, facts, as_of, &mut rec, None)?;
+        let run = self.run_facts(decision, case_name, facts, as_of, &mut rec, None)?;
         Some(run.and_then(|formulas| {
             let mut lines: smallvec::SmallVec<[Option<Decimal>; 8]> = smallvec::smallvec![None; columns.ids.len()];
             let mut fits = true;
@@ -327,7 +327,7 @@ impl Engine {
         rec: &mut Recorder,
         reuse: Option<Reuse>,
     ) -> Option<Result<Option<Decimal>>> {
-        let (_, run) = self.run_facts(decision, case_name, facts, as_of, rec, reuse)?;
+        let run = self.run_facts(decision, case_name, facts, as_of, rec, reuse)?;
         Some(run.and_then(|formulas| match formulas {
             Some(f) => Ok(f.total),
             None => rec.total().map(Some).ok_or_else(|| too_large(case_name)),
@@ -372,11 +372,10 @@ impl Engine {
         Some(same)
     }
 
-    /// Runs a decision on checked facts into an amounts recorder: its
-    /// charges, and a formula decision's run (`None` for charges, whose
-    /// lines are in the recorder). A figure the facts miss is an error.
-    /// `None` for a scripted decision, which needs the case itself.
-    #[allow(clippy::type_complexity)]
+    /// Runs a decision on checked facts into an amounts recorder: a formula
+    /// decision's run, or `None` for charges, whose lines are in the
+    /// recorder. A figure the facts miss is an error. `None` for a
+    /// scripted decision, which needs the case itself.
     fn run_facts(
         &self,
         decision: &str,
@@ -385,21 +384,19 @@ impl Engine {
         as_of: Option<NaiveDate>,
         rec: &mut Recorder,
         reuse: Option<Reuse>,
-    ) -> Option<(&[charges::Charge], Result<Option<crate::formulas::Evaluated>>)> {
+    ) -> Option<Result<Option<crate::formulas::Evaluated>>> {
         let (name, compiled) = self.decisions.get(decision)?;
-        let (charges, run) = match compiled {
-            Compiled::Declarative(d) => (
-                &d.charges[..],
-                run_declarative_facts(&self.pack, d, case_name, facts, as_of, rec, reuse).map(|_| None),
-            ),
-            Compiled::Formulas(f) => (&[][..], f.run_facts(&self.pack, case_name, facts, as_of, rec).map(Some)),
+        let run = match compiled {
+            Compiled::Declarative(d) => {
+                run_declarative_facts(&self.pack, d, case_name, facts, as_of, rec, reuse).map(|_| None)
+            }
+            Compiled::Formulas(f) => f.run_facts(&self.pack, case_name, facts, as_of, rec).map(Some),
             Compiled::Script { .. } => return None,
         };
-        let run = run.and_then(|r| match rec.missing.is_empty() {
+        Some(run.and_then(|r| match rec.missing.is_empty() {
             true => Ok(r),
             false => Err(missing_error(name, std::mem::take(&mut rec.missing))),
-        });
-        Some((charges, run))
+        }))
     }
 
     /// Makes a determination.
