@@ -339,6 +339,7 @@ impl Engine {
     /// definition and inputs, reading the same figures, and for a charge on
     /// earlier lines, those lines' charges the same too. `None` unless both
     /// decide by the same list of charges.
+    #[cfg(feature = "batch")]
     pub(crate) fn same_charges(&self, other: &Engine, decision: &str) -> Option<Vec<bool>> {
         let (Some((_, Compiled::Declarative(a))), Some((_, Compiled::Declarative(b)))) =
             (self.decisions.get(decision), other.decisions.get(decision))
