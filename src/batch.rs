@@ -783,7 +783,8 @@ fn decide_raw(
     source: &Source,
     direct: Option<(&Direct, &LineColumns)>,
     raw: RawRow,
-) -> (bool, String) {
+    out: &mut String,
+) -> bool {
     let options = Options {
         as_of: opts.as_of,
         trace: opts.trace,
@@ -804,13 +805,16 @@ fn decide_raw(
                     )))
                 })
         });
-        return amounts_line(columns.len(), row, id, amounts);
+        return amounts_line(columns.len(), row, id, amounts, out);
     }
     let (row, id, case) = source.row(raw);
     let result = case
         .map_err(|e| *e)
         .and_then(|c| engine.decide(&opts.decision, &c, &options));
-    output_line(opts, row, id, result)
+    let (ok, line) = output_line(opts, row, id, result);
+    out.push_str(&line);
+    out.push('\n');
+    ok
 }
 
 /// A row's name in messages (`accounts.csv row 12`), written only when one is.
@@ -822,45 +826,48 @@ impl std::fmt::Display for RowName<'_> {
     }
 }
 
-/// A CSV row from a determination's amounts: each line's amount and the
-/// total, to the cent (a formula line's value rounded once).
+/// A CSV row from a determination's amounts, added to `out`: each line's
+/// amount and the total, to the cent (a formula line's value rounded
+/// once). Whether the row was decided.
 fn amounts_line(
     columns: usize,
     row: usize,
     id: Option<String>,
     result: std::result::Result<crate::engine::Amounts, Error>,
-) -> (bool, String) {
-    let mut out = String::with_capacity(64);
+    out: &mut String,
+) -> bool {
     out.push_str(itoa::Buffer::new().format(row));
     out.push(',');
-    match result {
+    let ok = match result {
         Ok(run) => {
-            push_cell(&mut out, &id.or(run.id).unwrap_or_default());
+            push_cell(out, &id.or(run.id).unwrap_or_default());
             out.push_str(",computed");
             for v in &run.lines {
                 out.push(',');
                 if let Some(v) = v {
-                    crate::money::push_money(&mut out, *v);
+                    crate::money::push_money(out, *v);
                 }
             }
             out.push(',');
             if let Some(t) = run.total {
-                crate::money::push_money(&mut out, t);
+                crate::money::push_money(out, t);
             }
             out.push(',');
-            (true, out)
+            true
         }
         Err(e) => {
-            push_cell(&mut out, &id.unwrap_or_default());
+            push_cell(out, &id.unwrap_or_default());
             out.push(',');
             for _ in 0..columns {
                 out.push(',');
             }
             out.push_str(",,");
             out.push_str(&csv_cell(&format!("{}: {}", e.code, e.message)));
-            (false, out)
+            false
         }
-    }
+    };
+    out.push('\n');
+    ok
 }
 
 /// The output line for a row's result: a CSV row, the determination as
@@ -921,6 +928,16 @@ fn output_line(
     }
 }
 
+/// Rows decided together, their output lines written into one buffer.
+const BLOCK: usize = 64;
+
+/// A block's output lines and how many of its rows were decided.
+struct Block {
+    rows: usize,
+    decided: usize,
+    text: String,
+}
+
 /// Decides every row, writing one line per row in input order.
 /// `progress` is called with the rows done after each chunk. While the
 /// workers decide one chunk, this thread writes the last one out and reads
@@ -941,30 +958,38 @@ pub fn run<R: BufRead + Send>(
     };
     let mut summary = Summary::default();
     let read = |raw: &mut RawRows<R>| raw.by_ref().take(CHUNK).collect::<Vec<RawRow>>();
-    let write = |out: &mut (dyn Write + Send), summary: &mut Summary, lines: Vec<(bool, String)>| {
-        for (ok, line) in lines {
-            summary.rows += 1;
-            if ok {
-                summary.decided += 1;
-            } else {
-                summary.errors += 1;
-            }
-            out.write_all(line.as_bytes())?;
-            out.write_all(b"\n")?;
+    let write = |out: &mut (dyn Write + Send), summary: &mut Summary, blocks: Vec<Block>| {
+        for b in blocks {
+            summary.rows += b.rows;
+            summary.decided += b.decided;
+            summary.errors += b.rows - b.decided;
+            out.write_all(b.text.as_bytes())?;
         }
         std::io::Result::Ok(())
     };
     let mut next = read(&mut raw);
-    let mut decided: Vec<(bool, String)> = Vec::new();
+    let mut decided: Vec<Block> = Vec::new();
     while !next.is_empty() {
         let chunk = std::mem::take(&mut next);
         let previous = std::mem::take(&mut decided);
         let ((read_in, written), lines) = rayon::join(
             || (read(&mut raw), write(&mut *out, &mut summary, previous)),
             || {
+                let direct = direct.as_ref().map(|(d, c)| (d, c));
                 chunk
                     .into_par_iter()
-                    .map(|r| decide_raw(engine, opts, &source, direct.as_ref().map(|(d, c)| (d, c)), r))
+                    .chunks(BLOCK)
+                    .map(|rows| {
+                        let mut b = Block {
+                            rows: rows.len(),
+                            decided: 0,
+                            text: String::with_capacity(rows.len() * 96),
+                        };
+                        for r in rows {
+                            b.decided += usize::from(decide_raw(engine, opts, &source, direct, r, &mut b.text));
+                        }
+                        b
+                    })
                     .collect::<Vec<_>>()
             },
         );
