@@ -822,3 +822,38 @@ pub fn parse_override(text: &str) -> Result<Override> {
         value,
     })
 }
+
+#[cfg(all(test, feature = "batch"))]
+mod tests {
+    use super::*;
+
+    fn portland(set: &[&str]) -> Option<Engine> {
+        let overrides: Vec<Override> = set.iter().filter_map(|s| parse_override(s).ok()).collect();
+        Engine::with_overrides(Pack::portland().ok()?, &overrides).ok()
+    }
+
+    /// A charge is the same only when nothing it reads changed; a credit on
+    /// a changed line is not, and a pack compared with itself is all same.
+    #[test]
+    fn same_charges_are_those_nothing_changed_for() {
+        let (Some(base), Some(storm)) = (portland(&[]), portland(&["stormwater.rate[residential]@2023-07-01=15"]))
+        else {
+            panic!("the Portland pack compiles");
+        };
+        let ids: Vec<String> = base
+            .declarative("bill")
+            .map(|d| d.charges.iter().map(|c| c.id.to_string()).collect())
+            .unwrap_or_default();
+        let differing = |other: &Engine| -> Vec<String> {
+            let same = base.same_charges(other, "bill").unwrap_or_default();
+            ids.iter()
+                .zip(same)
+                .filter(|(_, s)| !s)
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        assert!(differing(&base).is_empty());
+        assert_eq!(differing(&storm), ["stormwater", "discount.clean_river_rewards"]);
+        assert_eq!(base.same_charges(&storm, "due_dates"), None, "a scripted decision");
+    }
+}

@@ -122,10 +122,12 @@ pub struct Parameter {
 
 impl Parameter {
     /// Whether `other` gives the same figures on every date: its shape,
-    /// keys and dated values (their dates, status and figures; not their
-    /// sources or notes). A charge reading either works out the same amounts.
+    /// unit (a percent rate is divided by 100), keys and dated values (their
+    /// dates, status and figures; not their sources or notes). A charge
+    /// reading either works out the same amounts.
     pub fn same_figures(&self, other: &Parameter) -> bool {
         self.shape == other.shape
+            && self.unit == other.unit
             && self.keys == other.keys
             && self.values.len() == other.values.len()
             && self
