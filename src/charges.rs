@@ -846,7 +846,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                 Some(s) if l_from < s => {
                     let all = Decimal::from((l_to - l_from).num_days());
                     let kept = Decimal::from((l_to - s).num_days());
-                    let Some(share) = crate::money::divide(l_amount * kept, all) else {
+                    let Some(share) = l_amount.checked_mul(kept).and_then(|x| crate::money::divide(x, all)) else {
                         rec.overflowed(&c.id);
                         continue;
                     };

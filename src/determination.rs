@@ -696,8 +696,8 @@ impl Recorder {
         });
     }
 
-    /// Sum of line amounts (each already rounded to the cent).
-    /// The sum of the lines; `None` beyond a decimal's 28 digits.
+    /// The sum of the line amounts (each already rounded to the cent);
+    /// `None` beyond a decimal's 28 digits.
     pub fn total(&self) -> Option<Decimal> {
         self.lines
             .iter()

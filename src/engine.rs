@@ -305,20 +305,10 @@ impl Engine {
     }
 
     /// The total alone of `amounts` (an impact run's), without gathering
-    /// each line's amount.
-    pub fn total(
-        &self,
-        decision: &str,
-        case_name: &dyn std::fmt::Display,
-        facts: &Facts,
-        as_of: Option<NaiveDate>,
-    ) -> Option<Result<Option<Decimal>>> {
-        self.total_in(decision, case_name, facts, as_of, &mut Recorder::for_amounts(), None)
-    }
-
-    /// `total` into an amounts recorder (which the caller may keep for a
-    /// proposal's run to `reuse`).
-    pub(crate) fn total_in(
+    /// each line's amount, into an amounts recorder (which the caller may
+    /// keep for a proposal's run to `reuse`).
+    #[cfg(feature = "batch")]
+    pub(crate) fn total(
         &self,
         decision: &str,
         case_name: &dyn std::fmt::Display,

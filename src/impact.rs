@@ -245,12 +245,12 @@ fn amounts_both<'a>(
     };
     let name = RowName(source.name(), row);
     let mut base_run = Recorder::for_amounts();
-    let b = base.total_in(decision, &name, fb, as_of, &mut base_run, None)?;
+    let b = base.total(decision, &name, fb, as_of, &mut base_run, None)?;
     let reuse = match (&b, &direct.same) {
         (Ok(_), Some(same)) => Some(Reuse { same, base: &base_run }),
         _ => None,
     };
-    let p = proposed.total_in(decision, &name, fp, as_of, &mut Recorder::for_amounts(), reuse)?;
+    let p = proposed.total(decision, &name, fp, as_of, &mut Recorder::for_amounts(), reuse)?;
     match (b, p) {
         (Ok(b), Ok(p)) => {
             a.base = Some(b.unwrap_or_default());
