@@ -725,8 +725,12 @@ pub type Segments = SmallVec<[Period; 4]>;
 /// `x * num / den`, dividing last, and skipping the work when it is a no-op;
 /// `None` beyond a decimal's digits.
 fn scale_by(x: Decimal, num: Decimal, den: Decimal) -> Option<Decimal> {
-    let x = if num == Decimal::ONE { x } else { x.checked_mul(num)? };
-    if den == Decimal::ONE {
+    let x = if crate::money::is_one(num) {
+        x
+    } else {
+        x.checked_mul(num)?
+    };
+    if crate::money::is_one(den) {
         Some(x)
     } else {
         crate::money::divide(x, den)
@@ -792,24 +796,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         Some((f, path)) => match facts.get(*f) {
             Fact::Date(d) if *d > period.from => {
                 let applies = *d < period.to;
-                let text = if applies {
-                    format!(
-                        "{} applies from {d} (`{path}`); none for the days of this period before it.",
-                        c.label
-                    )
-                } else {
-                    format!(
-                        "No {} for this period: it applies from {d} (`{path}`), after the period ends.",
-                        c.label.to_lowercase()
-                    )
-                };
-                let rule = format!("{}.starts_on", c.id);
-                rec.reason(
-                    Arc::from(rule.as_str()),
-                    applies,
-                    Arc::from(text.as_str()),
-                    c.cite.clone(),
-                );
+                starts_reason(c, rec, *d, path, applies);
                 if !applies {
                     return;
                 }
@@ -824,55 +811,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         .as_ref()
         .and_then(|(f, map)| facts.get(*f).enum_index().and_then(|i| map.get(i as usize).copied()));
     if let Qty::Lines(ids, at) = &c.quantity {
-        // The earlier lines' periods and amounts.
-        let basis: Vec<(NaiveDate, NaiveDate, Decimal)> = if rec.amounts_only() {
-            rec.tallied
-                .iter()
-                .filter(|t| at.contains(&t.charge))
-                .map(|t| (t.from, t.to, t.amount))
-                .collect()
-        } else {
-            rec.lines
-                .iter()
-                .filter(|l| ids.contains(l.id()))
-                .map(|l| (l.from, l.to, l.amount))
-                .collect()
-        };
-        for (l_from, l_to, l_amount) in basis {
-            // Days before `starts_on` are left out, the line's amount
-            // shared by days.
-            let (from, base) = match starts {
-                Some(s) if l_to <= s => continue,
-                Some(s) if l_from < s => {
-                    let all = Decimal::from((l_to - l_from).num_days());
-                    let kept = Decimal::from((l_to - s).num_days());
-                    let Some(share) = l_amount.checked_mul(kept).and_then(|x| crate::money::divide(x, all)) else {
-                        rec.overflowed(&c.id);
-                        continue;
-                    };
-                    (s, crate::money::round_money(share))
-                }
-                _ => (l_from, l_amount),
-            };
-            let Some(rate) = rec.param(store, c.rate, key, from, Some(&c.id)) else {
-                continue;
-            };
-            let Some(exact) = base.checked_mul(rate.value).and_then(|x| adjust(c, x, scale)) else {
-                rec.overflowed(&c.id);
-                continue;
-            };
-            push_line(
-                c,
-                rec,
-                base,
-                rate.value,
-                Amount::of(exact),
-                Period { from, to: l_to },
-                rate.source,
-                None,
-            );
-        }
-        explain(c, rec);
+        credit_on_lines(c, rec, store, (ids, at), key, starts, scale);
         return;
     }
     let period_days = period.days();
@@ -897,7 +836,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
     let mut allocated = Decimal::ZERO;
     let mut whole: Option<Decimal> = None;
     let last = parts.len().saturating_sub(1);
-    for (i, part) in parts.into_iter().enumerate() {
+    for (i, &part) in parts.iter().enumerate() {
         // How the quantity was found, shown on the line unless it is plain
         // (or only amounts are wanted).
         let mut shown = (!is_simple(&c.quantity) && !rec.amounts_only()).then(Basis::default);
@@ -985,6 +924,92 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                 push_line(c, rec, part_qty, rate.value, amount, part, rate.source, basis);
             }
         }
+    }
+    explain(c, rec);
+}
+
+/// Why a charge registered during the period applies only from its date
+/// (or not at all): a reason with the charge's citation.
+#[cold]
+fn starts_reason(c: &Charge, rec: &mut Recorder, d: NaiveDate, path: &str, applies: bool) {
+    let text = if applies {
+        format!(
+            "{} applies from {d} (`{path}`); none for the days of this period before it.",
+            c.label
+        )
+    } else {
+        format!(
+            "No {} for this period: it applies from {d} (`{path}`), after the period ends.",
+            c.label.to_lowercase()
+        )
+    };
+    let rule = format!("{}.starts_on", c.id);
+    rec.reason(
+        Arc::from(rule.as_str()),
+        applies,
+        Arc::from(text.as_str()),
+        c.cite.clone(),
+    );
+}
+
+/// A charge on earlier lines (a credit as a share of them): one line for
+/// each, at the rate in force at its start, days before `starts` left out.
+fn credit_on_lines(
+    c: &Charge,
+    rec: &mut Recorder,
+    store: &ParamStore,
+    (ids, at): (&[Arc<str>], &[usize]),
+    key: Option<usize>,
+    starts: Option<NaiveDate>,
+    scale: Option<Decimal>,
+) {
+    // The earlier lines' periods and amounts.
+    let basis: Vec<(NaiveDate, NaiveDate, Decimal)> = if rec.amounts_only() {
+        rec.tallied
+            .iter()
+            .filter(|t| at.contains(&t.charge))
+            .map(|t| (t.from, t.to, t.amount))
+            .collect()
+    } else {
+        rec.lines
+            .iter()
+            .filter(|l| ids.contains(l.id()))
+            .map(|l| (l.from, l.to, l.amount))
+            .collect()
+    };
+    for (l_from, l_to, l_amount) in basis {
+        // Days before `starts_on` are left out, the line's amount
+        // shared by days.
+        let (from, base) = match starts {
+            Some(s) if l_to <= s => continue,
+            Some(s) if l_from < s => {
+                let all = Decimal::from((l_to - l_from).num_days());
+                let kept = Decimal::from((l_to - s).num_days());
+                let Some(share) = l_amount.checked_mul(kept).and_then(|x| crate::money::divide(x, all)) else {
+                    rec.overflowed(&c.id);
+                    continue;
+                };
+                (s, crate::money::round_money(share))
+            }
+            _ => (l_from, l_amount),
+        };
+        let Some(rate) = rec.param(store, c.rate, key, from, Some(&c.id)) else {
+            continue;
+        };
+        let Some(exact) = base.checked_mul(rate.value).and_then(|x| adjust(c, x, scale)) else {
+            rec.overflowed(&c.id);
+            continue;
+        };
+        push_line(
+            c,
+            rec,
+            base,
+            rate.value,
+            Amount::of(exact),
+            Period { from, to: l_to },
+            rate.source,
+            None,
+        );
     }
     explain(c, rec);
 }

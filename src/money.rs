@@ -68,6 +68,16 @@ fn exact_share_to_cents(x: Decimal, num: Decimal, den: Decimal) -> Option<Decima
     Decimal::try_from_i128_with_scale(q, 2).ok()
 }
 
+/// `d == 1`, without the general comparison's rescaling when `d` is
+/// a whole number (as a day count or the constant one is).
+pub fn is_one(d: Decimal) -> bool {
+    if d.scale() == 0 {
+        d.mantissa() == 1
+    } else {
+        d == Decimal::ONE
+    }
+}
+
 /// `x / d`, exactly as `Decimal` division, but dividing by a power of ten
 /// (per 1,000 sq ft) is a shift of the scale, not a long division. `None`
 /// when the quotient is beyond a decimal's 28 digits (or `d` is zero).
@@ -194,6 +204,22 @@ pub fn ser_display<S: serde::Serializer>(v: &dyn std::fmt::Display, s: S) -> Res
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn is_one_is_equality_with_one() {
+        for (x, want) in [
+            ("1", true),
+            ("1.00", true),
+            ("-1", false),
+            ("10", false),
+            ("0.1", false),
+            ("1.01", false),
+            ("0", false),
+        ] {
+            let d: rust_decimal::Decimal = x.parse().unwrap();
+            assert_eq!(super::is_one(d), want, "{x}");
+        }
+    }
+
     #[test]
     fn money_text_writes_cents() {
         for (x, want) in [
