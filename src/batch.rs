@@ -219,40 +219,74 @@ impl<R: BufRead> Iterator for RawRows<R> {
     type Item = RawRow;
 
     fn next(&mut self) -> Option<RawRow> {
-        self.inner.next_raw(&self.name)
+        self.inner.next_raw(&self.name, None)
+    }
+}
+
+impl<R: BufRead> RawRows<R> {
+    /// Reads up to `n` rows into `rows` (fewer at the end), reading into
+    /// the buffers of the rows already there: a batch reads its million
+    /// rows through two chunks' buffers, not one allocation per row.
+    pub fn refill(&mut self, rows: &mut Vec<RawRow>, n: usize) {
+        let mut i = 0;
+        while i < n {
+            let spare = rows
+                .get_mut(i)
+                .map(|r| std::mem::replace(&mut r.raw, Raw::Line(Vec::new())));
+            let Some(row) = self.inner.next_raw(&self.name, spare) else {
+                break;
+            };
+            match rows.get_mut(i) {
+                Some(slot) => *slot = row,
+                None => rows.push(row),
+            }
+            i += 1;
+        }
+        rows.truncate(i);
     }
 }
 
 impl<R: BufRead> Inner<R> {
-    /// The next row as read (in order), or `None` at the end.
-    fn next_raw(&mut self, name: &str) -> Option<RawRow> {
+    /// The next row as read (in order), or `None` at the end; read into
+    /// `spare`'s buffer when it has one of the right kind.
+    fn next_raw(&mut self, name: &str, spare: Option<Raw>) -> Option<RawRow> {
         match self {
             Inner::Done => None,
-            Inner::Lines { reader, line } => loop {
-                let mut buf = Vec::new();
-                *line += 1;
-                let row = *line;
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) => {
-                        *self = Inner::Done;
-                        return None;
-                    }
-                    Ok(_) if buf.iter().all(u8::is_ascii_whitespace) => continue,
-                    Ok(_) => {
-                        return Some(RawRow {
-                            row,
-                            raw: Raw::Line(buf),
-                        });
-                    }
-                    Err(e) => {
-                        *self = Inner::Done;
-                        let raw = Raw::Bad(bad_row(name, row, "ratebook::io", e.to_string()));
-                        return Some(RawRow { row, raw });
+            Inner::Lines { reader, line } => {
+                let mut buf = match spare {
+                    Some(Raw::Line(b)) => b,
+                    _ => Vec::new(),
+                };
+                loop {
+                    buf.clear();
+                    *line += 1;
+                    let row = *line;
+                    match reader.read_until(b'\n', &mut buf) {
+                        Ok(0) => {
+                            *self = Inner::Done;
+                            return None;
+                        }
+                        Ok(_) if buf.iter().all(u8::is_ascii_whitespace) => continue,
+                        Ok(_) => {
+                            return Some(RawRow {
+                                row,
+                                raw: Raw::Line(buf),
+                            });
+                        }
+                        Err(e) => {
+                            *self = Inner::Done;
+                            let raw = Raw::Bad(bad_row(name, row, "ratebook::io", e.to_string()));
+                            return Some(RawRow { row, raw });
+                        }
                     }
                 }
-            },
+            }
             Inner::Csv { reader, row, room } => {
-                let mut rec = csv::ByteRecord::with_capacity(room.0, room.1);
+                // `read_byte_record` clears the record it reads into.
+                let mut rec = match spare {
+                    Some(Raw::Record(rec)) => rec,
+                    _ => csv::ByteRecord::with_capacity(room.0, room.1),
+                };
                 *row += 1;
                 let at = *row;
                 match reader.read_byte_record(&mut rec) {
@@ -285,8 +319,8 @@ impl<R: BufRead> Iterator for Rows<R> {
     type Item = Row;
 
     fn next(&mut self) -> Option<Row> {
-        let raw = self.inner.next_raw(&self.source.name)?;
-        Some(self.source.row(raw))
+        let raw = self.inner.next_raw(&self.source.name, None)?;
+        Some(self.source.row(&raw))
     }
 }
 
@@ -363,13 +397,13 @@ fn direct_field(schema: &crate::case::Schema, path: &str) -> Option<(crate::case
 
 impl Source {
     /// A raw row as a case: its number, `id` and case (or why not).
-    pub fn row(&self, r: RawRow) -> Row {
+    pub fn row(&self, r: &RawRow) -> Row {
         let name = &self.name;
         let at = r.row;
-        match r.raw {
-            Raw::Bad(e) => (at, None, Err(e)),
+        match &r.raw {
+            Raw::Bad(e) => (at, None, Err(e.clone())),
             Raw::Line(buf) => {
-                let Ok(text) = std::str::from_utf8(&buf) else {
+                let Ok(text) = std::str::from_utf8(buf) else {
                     let e = bad_row(
                         name,
                         at,
@@ -385,14 +419,14 @@ impl Source {
                 )
             }
             Raw::Record(rec) => {
-                let id = || row_id(&self.headers, &rec);
-                if let Some(e) = self.width_error(at, &rec) {
+                let id = || row_id(&self.headers, rec);
+                if let Some(e) = self.width_error(at, rec) {
                     return (at, id(), Err(e));
                 }
                 let case_name = format!("{name} row {at}");
                 let (id, case) = match &self.plan {
-                    Some(plan) => mapped_case(&case_name, &self.headers, plan, &rec),
-                    None => (id(), csv_case(&case_name, &self.headers, &rec)),
+                    Some(plan) => mapped_case(&case_name, &self.headers, plan, rec),
+                    None => (id(), csv_case(&case_name, &self.headers, rec)),
                 };
                 (
                     at,
@@ -782,7 +816,7 @@ fn decide_raw(
     opts: &BatchOptions,
     source: &Source,
     direct: Option<(&Direct, &LineColumns)>,
-    raw: RawRow,
+    raw: &RawRow,
     out: &mut String,
 ) -> bool {
     let options = Options {
@@ -790,7 +824,7 @@ fn decide_raw(
         trace: opts.trace,
     };
     if let Some((direct, columns)) = direct
-        && let Some((row, id, facts)) = source.facts(direct, &raw)
+        && let Some((row, id, facts)) = source.facts(direct, raw)
     {
         let amounts = facts.map_err(|e| *e).and_then(|f| {
             engine
@@ -957,7 +991,6 @@ pub fn run<R: BufRead + Send>(
         _ => None,
     };
     let mut summary = Summary::default();
-    let read = |raw: &mut RawRows<R>| raw.by_ref().take(CHUNK).collect::<Vec<RawRow>>();
     let write = |out: &mut (dyn Write + Send), summary: &mut Summary, blocks: Vec<Block>| {
         for b in blocks {
             summary.rows += b.rows;
@@ -967,17 +1000,23 @@ pub fn run<R: BufRead + Send>(
         }
         std::io::Result::Ok(())
     };
-    let mut next = read(&mut raw);
+    // Two chunks of rows: one decided while the next is read into the
+    // other's buffers (and the one before written).
+    let mut current = Vec::with_capacity(CHUNK);
+    raw.refill(&mut current, CHUNK);
+    let mut upcoming = Vec::with_capacity(CHUNK);
     let mut decided: Vec<Block> = Vec::new();
-    while !next.is_empty() {
-        let chunk = std::mem::take(&mut next);
+    while !current.is_empty() {
         let previous = std::mem::take(&mut decided);
-        let ((read_in, written), lines) = rayon::join(
-            || (read(&mut raw), write(&mut *out, &mut summary, previous)),
+        let (written, blocks) = rayon::join(
+            || {
+                raw.refill(&mut upcoming, CHUNK);
+                write(&mut *out, &mut summary, previous)
+            },
             || {
                 let direct = direct.as_ref().map(|(d, c)| (d, c));
-                chunk
-                    .into_par_iter()
+                current
+                    .par_iter()
                     .chunks(BLOCK)
                     .map(|rows| {
                         let mut b = Block {
@@ -995,8 +1034,8 @@ pub fn run<R: BufRead + Send>(
         );
         written?;
         progress(summary.rows);
-        next = read_in;
-        decided = lines;
+        std::mem::swap(&mut current, &mut upcoming);
+        decided = blocks;
     }
     write(out, &mut summary, decided)?;
     progress(summary.rows);

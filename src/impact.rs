@@ -299,7 +299,7 @@ impl<'a> Account<'a> {
     /// The account with its case, for explaining its change.
     fn with_case(mut self, source: &Source, r: &RawRow) -> Account<'a> {
         if self.case.is_none() {
-            self.case = source.row(r.clone()).2.ok();
+            self.case = source.row(r).2.ok();
         }
         self
     }
@@ -424,7 +424,7 @@ pub fn run<R: BufRead + Send>(
             .as_ref()
             .and_then(|d| amounts_both((base, proposed), decision, as_of, &source, d, r))
             .unwrap_or_else(|| {
-                let (row, _, case) = source.row(r.clone());
+                let (row, _, case) = source.row(r);
                 decide_both(base, proposed, decision, as_of, row, case)
             })
     };
@@ -435,27 +435,29 @@ pub fn run<R: BufRead + Send>(
         flipped: Vec::new(),
         magnitude: Decimal::ZERO,
     };
-    // Reading the next chunk and adding up the last overlap deciding this one.
-    let read = |raw: &mut crate::batch::RawRows<R>| raw.by_ref().take(CHUNK).collect::<Vec<RawRow>>();
-    let mut next = read(&mut raw);
-    let mut decided: Option<(Vec<RawRow>, Vec<Account>)> = None;
-    while !next.is_empty() {
-        let chunk = std::mem::take(&mut next);
+    // Reading the next chunk (into the buffers of the last one, once it is
+    // added up) overlaps deciding this one.
+    let mut current = Vec::with_capacity(CHUNK);
+    raw.refill(&mut current, CHUNK);
+    let mut upcoming: Vec<RawRow> = Vec::with_capacity(CHUNK);
+    let mut decided: Option<Vec<Account>> = None;
+    while !current.is_empty() {
         let previous = decided.take();
-        let (read_in, accounts) = rayon::join(
+        let ((), accounts) = rayon::join(
             || {
-                if let Some((rows, accounts)) = previous {
-                    tally.add(accounts, &rows, &source);
+                if let Some(accounts) = previous {
+                    tally.add(accounts, &upcoming, &source);
                 }
-                read(&mut raw)
+                raw.refill(&mut upcoming, CHUNK);
             },
-            || chunk.par_iter().map(decide).collect::<Vec<_>>(),
+            || current.par_iter().map(decide).collect::<Vec<_>>(),
         );
-        next = read_in;
-        decided = Some((chunk, accounts));
+        // `upcoming` now holds the rows just decided, `current` the next.
+        std::mem::swap(&mut current, &mut upcoming);
+        decided = Some(accounts);
     }
-    if let Some((rows, accounts)) = decided {
-        tally.add(accounts, &rows, &source);
+    if let Some(accounts) = decided {
+        tally.add(accounts, &upcoming, &source);
     }
     let Tally {
         mut impact,

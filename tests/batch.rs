@@ -157,6 +157,50 @@ fn json_lines_in_with_bad_lines_keep_every_row() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// More lines than two chunks hold, long and short by turns, so rows are
+/// read into buffers that held other rows before: each row is its own.
+#[test]
+fn json_lines_read_through_reused_buffers_are_each_their_own() {
+    let dir = std::env::temp_dir().join(format!("ratebook-batch-reuse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let n = 9_000;
+    let mut text = String::new();
+    for i in 1..=n {
+        if i % 1000 == 0 {
+            text.push_str("{\"account\": \n");
+            continue;
+        }
+        let pad = " ".repeat((i % 7) * 60);
+        text.push_str(&format!(
+            r#"{{"account": {{"id": "J-{i}", "class": "residential", "billing_frequency": "quarterly"}},{pad} "period": {{"from": "2023-09-01", "to": "2023-11-30"}}, "usage_ccf": {}}}"#,
+            i % 30
+        ));
+        text.push('\n');
+    }
+    let path = dir.join("cases.jsonl");
+    std::fs::write(&path, &text).expect("writes");
+    let (code, out, err) = batch(path.to_str().expect("utf-8"), "2");
+    assert_eq!(code, Some(2), "{err}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(lines.len(), n);
+    for (k, line) in lines.iter().enumerate() {
+        let i = k + 1;
+        if i % 1000 == 0 {
+            assert_eq!(line["row"].as_u64(), Some(i as u64), "{line}");
+        } else {
+            assert_eq!(line["outputs"]["account.id"], format!("J-{i}"));
+            let volume = &line["lines"][0];
+            assert_eq!(volume["id"], "water.volume");
+            assert_eq!(volume["quantity"], (i % 30).to_string(), "row {i}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn csv_output_has_a_row_per_account_with_each_line_and_the_error() {
     let (dir, path, _) = accounts_file("csv", 40);
