@@ -9,6 +9,7 @@ use crate::engine::{Engine, LineColumns, Options};
 use crate::error::{Error, Location};
 use rayon::prelude::*;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::io::{BufRead, Write};
 
 /// Rows decided together (enough for every core, small enough that memory
@@ -488,16 +489,16 @@ impl Source {
 
     /// A raw CSV row read straight into facts (`None` for a JSON line,
     /// which becomes a case): its number, `id` and facts (or why not).
-    pub fn facts(&self, direct: &Direct, r: &RawRow) -> Option<FactsRow> {
+    pub fn facts<'r>(&self, direct: &Direct, r: &'r RawRow) -> Option<FactsRow<'r>> {
         let Raw::Record(rec) = &r.raw else {
             return None;
         };
         let at = r.row;
         if let Some(e) = self.width_error(at, rec) {
-            return Some((at, row_id(&self.headers, rec), Err(e)));
+            return Some((at, row_id(&self.headers, rec).map(Cow::Owned), Err(e)));
         }
         if let Some((id, facts)) = plain_facts(direct, rec) {
-            return Some((at, id, Ok(facts)));
+            return Some((at, id.map(Cow::Borrowed), Ok(facts)));
         }
         let mut id = None;
         let bad = |id, m: String| Some((at, id, Err(bad_row(&self.name, at, "ratebook::batch::bad_row", m))));
@@ -517,7 +518,7 @@ impl Source {
             };
             let cell = cell.trim();
             let Some(field) = field else {
-                id = (!cell.is_empty()).then(|| cell.to_string());
+                id = (!cell.is_empty()).then_some(Cow::Borrowed(cell));
                 continue;
             };
             let value = match coded {
@@ -582,7 +583,7 @@ impl<'a> Direct<'a> {
 /// takes, read without making a case value; `None` when a cell is not, so
 /// that the row is checked as a case is and its problems are reported the
 /// same way.
-fn plain_facts(direct: &Direct, rec: &csv::ByteRecord) -> Option<(Option<String>, crate::case::Facts)> {
+fn plain_facts<'r>(direct: &Direct, rec: &'r csv::ByteRecord) -> Option<(Option<&'r str>, crate::case::Facts)> {
     let schema = direct.schema;
     let (template, required) = direct.template.as_ref()?;
     let whole = std::str::from_utf8(rec.as_slice()).ok()?;
@@ -599,7 +600,7 @@ fn plain_facts(direct: &Direct, rec: &csv::ByteRecord) -> Option<(Option<String>
             return None;
         }
         let Some(field) = c.field else {
-            id = (!cell.is_empty()).then(|| cell.to_string());
+            id = (!cell.is_empty()).then_some(cell);
             continue;
         };
         let fact = match (&c.coded, c.part) {
@@ -631,9 +632,9 @@ fn plain_facts(direct: &Direct, rec: &csv::ByteRecord) -> Option<(Option<String>
 }
 
 /// A row read into facts: number, `id`, facts or why not.
-pub type FactsRow = (
+pub type FactsRow<'r> = (
     usize,
-    Option<String>,
+    Option<std::borrow::Cow<'r, str>>,
     std::result::Result<crate::case::Facts, Box<Error>>,
 );
 
@@ -866,7 +867,7 @@ impl std::fmt::Display for RowName<'_> {
 fn amounts_line(
     columns: usize,
     row: usize,
-    id: Option<String>,
+    id: Option<Cow<str>>,
     result: std::result::Result<crate::engine::Amounts, Error>,
     out: &mut String,
 ) -> bool {
@@ -874,7 +875,7 @@ fn amounts_line(
     out.push(',');
     let ok = match result {
         Ok(run) => {
-            push_cell(out, &id.or(run.id).unwrap_or_default());
+            push_cell(out, id.as_deref().or(run.id.as_deref()).unwrap_or_default());
             out.push_str(",computed");
             for v in &run.lines {
                 out.push(',');
@@ -890,7 +891,7 @@ fn amounts_line(
             true
         }
         Err(e) => {
-            push_cell(out, &id.unwrap_or_default());
+            push_cell(out, id.as_deref().unwrap_or_default());
             out.push(',');
             for _ in 0..columns {
                 out.push(',');

@@ -237,7 +237,7 @@ fn amounts_both<'a>(
     };
     let db = &direct.base;
     let keys = &direct.keys;
-    a.id = keys.id.and_then(|f| db.text(fb, f)).map(Cow::into_owned).or(id);
+    a.id = keys.id.and_then(|f| db.text(fb, f)).or(id).map(Cow::into_owned);
     a.class = keys.class.and_then(|f| db.text(fb, f)).unwrap_or(Cow::Borrowed("-"));
     a.assistance = match keys.tier.and_then(|f| db.text(fb, f)) {
         Some(t) => Cow::Owned(format!("low-income tier {t}")),
