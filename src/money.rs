@@ -11,6 +11,40 @@ pub fn round_money(amount: Decimal) -> Decimal {
     round_half_up(amount, 2)
 }
 
+/// 10^0 to 10^28: every power a decimal's scale can need, looked up
+/// rather than multiplied out.
+const POW10: [i128; 29] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+    10_000_000_000,
+    100_000_000_000,
+    1_000_000_000_000,
+    10_000_000_000_000,
+    100_000_000_000_000,
+    1_000_000_000_000_000,
+    10_000_000_000_000_000,
+    100_000_000_000_000_000,
+    1_000_000_000_000_000_000,
+    10_000_000_000_000_000_000,
+    100_000_000_000_000_000_000,
+    1_000_000_000_000_000_000_000,
+    10_000_000_000_000_000_000_000,
+    100_000_000_000_000_000_000_000,
+    1_000_000_000_000_000_000_000_000,
+    10_000_000_000_000_000_000_000_000,
+    100_000_000_000_000_000_000_000_000,
+    1_000_000_000_000_000_000_000_000_000,
+    10_000_000_000_000_000_000_000_000_000,
+];
+
 /// Half-up rounding to `places` decimal places (not banker's rounding).
 pub fn round_half_up(value: Decimal, places: u32) -> Decimal {
     let scale = value.scale();
@@ -19,9 +53,15 @@ pub fn round_half_up(value: Decimal, places: u32) -> Decimal {
     }
     // Integer arithmetic on the mantissa (the library's general rounding is
     // several times slower); the same result, checked against it in tests.
-    let divisor = 10i128.pow(scale - places);
+    let Some(&divisor) = POW10.get((scale - places) as usize) else {
+        return value.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero);
+    };
     let m = value.mantissa();
-    let (q, r) = (m / divisor, m % divisor);
+    // Most figures fit 64 bits, whose division is several times faster.
+    let (q, r) = match (i64::try_from(m), i64::try_from(divisor)) {
+        (Ok(m), Ok(d)) => (i128::from(m / d), i128::from(m % d)),
+        _ => (m / divisor, m % divisor),
+    };
     let q = if r.abs() * 2 >= divisor { q + m.signum() } else { q };
     Decimal::try_from_i128_with_scale(q, places)
         .unwrap_or_else(|_| value.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero))
@@ -46,7 +86,7 @@ fn exact_share_to_cents(x: Decimal, num: Decimal, den: Decimal) -> Option<Decima
     // x * num / den * 100 = (mx * mn * 10^(sd + 2)) / (md * 10^(sx + sn)).
     let top = x.mantissa().checked_mul(num.mantissa())?;
     let shift = i64::from(den.scale()) + 2 - i64::from(x.scale()) - i64::from(num.scale());
-    let pow = |e: i64| 10i128.checked_pow(u32::try_from(e).ok()?);
+    let pow = |e: i64| POW10.get(usize::try_from(e).ok()?).copied();
     let (top, bottom) = if shift >= 0 {
         (top.checked_mul(pow(shift)?)?, den.mantissa())
     } else {
@@ -205,6 +245,13 @@ pub fn ser_display<S: serde::Serializer>(v: &dyn std::fmt::Display, s: S) -> Res
 #[cfg(test)]
 mod tests {
     #[test]
+    fn the_table_of_powers_is_ten_to_each_power() {
+        for (k, p) in super::POW10.iter().enumerate() {
+            assert_eq!(Some(*p), 10i128.checked_pow(k as u32), "10^{k}");
+        }
+    }
+
+    #[test]
     fn is_one_is_equality_with_one() {
         for (x, want) in [
             ("1", true),
@@ -258,6 +305,20 @@ mod tests {
             let mut want = round_money(divide(x * n, d).unwrap_or_default());
             want.rescale(2);
             proptest::prop_assert_eq!(share_to_cents(x, n, d), Some(want));
+        }
+
+        /// Half-up rounding by the mantissa (64-bit or 128-bit) is the
+        /// library's, for any decimal and places.
+        #[test]
+        fn half_up_rounding_is_the_librarys(
+            large in -(1i128 << 96) + 1..(1i128 << 96), small: i64, pick_small: bool,
+            scale in 0u32..=28, places in 0u32..8,
+        ) {
+            let d = Decimal::from_i128_with_scale(if pick_small { i128::from(small) } else { large }, scale);
+            proptest::prop_assert_eq!(
+                round_half_up(d, places),
+                d.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero)
+            );
         }
     }
 
