@@ -73,6 +73,39 @@ fn the_impact_of_a_rate_increase_adds_up_and_names_its_cause() {
     insta::assert_snapshot!("impact_markdown", run(40).markdown());
 }
 
+/// More accounts than two chunks hold, so rows are read into buffers that
+/// held other rows: the revenue under each pack is the sum of every
+/// account decided on its own.
+#[test]
+fn revenue_over_many_chunks_is_the_sum_of_each_account_decided_alone() {
+    let n = 9_000;
+    let csv = portfolio(n, 5);
+    let (base, proposed) = (
+        engine(Some("examples/impact/base")),
+        engine(Some("examples/impact/proposal")),
+    );
+    let r = impact::run(
+        &base,
+        &proposed,
+        "bill",
+        None,
+        Rows::new("portfolio.csv", &csv[..]).expect("reads"),
+    );
+    assert_eq!((r.accounts, r.errors), (n, 0), "{:?}", r.error_rows);
+    let opts = ratebook::Options {
+        as_of: None,
+        trace: false,
+    };
+    let (mut b, mut p) = (Decimal::ZERO, Decimal::ZERO);
+    for (_, _, case) in Rows::new("portfolio.csv", &csv[..]).expect("reads") {
+        let case = case.expect("a case");
+        let total = |e: &Engine| e.decide("bill", &case, &opts).expect("decides").total.expect("a total");
+        b += total(&base);
+        p += total(&proposed);
+    }
+    assert_eq!((r.total.base, r.total.proposed), (b, p));
+}
+
 #[test]
 fn an_eligibility_proposal_reports_who_flips_and_why() {
     let text = std::fs::read("examples/impact/applicants.jsonl").expect("exists");
