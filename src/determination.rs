@@ -486,42 +486,35 @@ impl Recorder {
         let shared = store.shared(id)?;
         let p: &Parameter = shared;
         let key_name = key.and_then(|k| p.keys.get(k));
-        match p.lookup(date, key) {
-            Lookup::Found {
+        let Some((value, status, index, dated)) = p.figure_at(date, key) else {
+            // Why not: collected, so that every missing figure is reported.
+            if let Lookup::Missing(m) = p.lookup(date, key)
+                && !self.missing.contains(&m)
+            {
+                self.missing.push(m);
+            }
+            return None;
+        };
+        self.event(|| {
+            Event::Param(ParamRead {
+                param: shared.clone(),
+                key,
+                date,
                 value,
                 status,
                 index,
-                dated,
-            } => {
-                self.event(|| {
-                    Event::Param(ParamRead {
-                        param: shared.clone(),
-                        key,
-                        date,
-                        value,
-                        status,
-                        index,
-                        line: line.cloned(),
-                    })
-                });
-                self.flag(id, p, status, dated, || match key_name {
-                    Some(k) => format!("[{k}] = {value}"),
-                    None => format!(" = {value}"),
-                });
-                Some(Read {
-                    value,
-                    effective_from: dated.from,
-                    source: &dated.source,
-                })
-            }
-            Lookup::Tiers { .. } => None,
-            Lookup::Missing(m) => {
-                if !self.missing.contains(&m) {
-                    self.missing.push(m);
-                }
-                None
-            }
-        }
+                line: line.cloned(),
+            })
+        });
+        self.flag(id, p, status, dated, || match key_name {
+            Some(k) => format!("[{k}] = {value}"),
+            None => format!(" = {value}"),
+        });
+        Some(Read {
+            value,
+            effective_from: dated.from,
+            source: &dated.source,
+        })
     }
 
     /// Reads a tier list in force on `date` (traced, flagged and collected

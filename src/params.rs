@@ -174,9 +174,34 @@ impl Parameter {
         self.keys.iter().position(|k| &**k == key)
     }
 
+    /// The figure in force on `date` when there is one (`lookup` says why
+    /// not): its value, status, the index of its dated value and that value.
+    pub fn figure_at(&self, date: NaiveDate, key: Option<usize>) -> Option<(Decimal, Status, usize, &DatedValue)> {
+        let index = self.index_at(date)?;
+        let dated = self.values.get(index)?;
+        let figure = match (&dated.data, key) {
+            (ValueData::Scalar(f), _) => f,
+            (ValueData::Table(figs), Some(k)) => figs.get(k)?,
+            _ => return None,
+        };
+        match figure {
+            Figure::Known(v) => Some((*v, dated.status, index, dated)),
+            Figure::Supplied(v) => Some((*v, Status::Supplied, index, dated)),
+            Figure::Unknown => None,
+        }
+    }
+
     /// The figure in force on `date`, for `key` when the parameter is a table.
     /// `key` is the index of a table key (see `key_index`).
     pub fn lookup(&self, date: NaiveDate, key: Option<usize>) -> Lookup<'_> {
+        if let Some((value, status, index, dated)) = self.figure_at(date, key) {
+            return Lookup::Found {
+                value,
+                status,
+                index,
+                dated,
+            };
+        }
         let missing = |source: String| {
             Lookup::Missing(MissingFigure {
                 param: self.name.to_string(),
@@ -185,7 +210,7 @@ impl Parameter {
                 source,
             })
         };
-        let Some((index, dated)) = self.index_at(date).and_then(|i| Some((i, self.values.get(i)?))) else {
+        let Some(dated) = self.dated_at(date) else {
             let first = self
                 .values
                 .first()
@@ -195,16 +220,10 @@ impl Parameter {
                 "no value before {first} in this pack; the figure in force on that date is not encoded"
             ));
         };
-        let unknown = || missing(dated.source.to_string());
-        match (&dated.data, key) {
-            (ValueData::Unknown, _) => unknown(),
-            (ValueData::Scalar(f), _) => found(f, index, dated).unwrap_or_else(unknown),
-            (ValueData::Table(figs), Some(k)) => match figs.get(k) {
-                Some(f) => found(f, index, dated).unwrap_or_else(unknown),
-                None => unknown(),
-            },
-            (ValueData::Tiers(t), _) => Lookup::Tiers { tiers: t, dated },
-            _ => unknown(),
+        match &dated.data {
+            ValueData::Tiers(t) => Lookup::Tiers { tiers: t, dated },
+            // Unknown, or no figure for the key.
+            _ => missing(dated.source.to_string()),
         }
     }
 
@@ -217,24 +236,6 @@ impl Parameter {
             .iter()
             .map(|v| v.from)
             .take_while(move |d| *d < to)
-    }
-}
-
-fn found<'a>(f: &Figure, index: usize, dated: &'a DatedValue) -> Option<Lookup<'a>> {
-    match f {
-        Figure::Known(v) => Some(Lookup::Found {
-            value: *v,
-            status: dated.status,
-            index,
-            dated,
-        }),
-        Figure::Supplied(v) => Some(Lookup::Found {
-            value: *v,
-            status: Status::Supplied,
-            index,
-            dated,
-        }),
-        Figure::Unknown => None,
     }
 }
 
