@@ -692,11 +692,12 @@ impl Recorder {
     /// The sum of the line amounts (each already rounded to the cent);
     /// `None` beyond a decimal's 28 digits.
     pub fn total(&self) -> Option<Decimal> {
-        self.lines
-            .iter()
-            .map(|l| l.amount)
-            .chain(self.tallied.iter().map(|t| t.amount))
-            .try_fold(Decimal::ZERO, Decimal::checked_add)
+        crate::money::sum(
+            self.lines
+                .iter()
+                .map(|l| l.amount)
+                .chain(self.tallied.iter().map(|t| t.amount)),
+        )
     }
 
     pub fn finish(

@@ -108,6 +108,20 @@ fn exact_share_to_cents(x: Decimal, num: Decimal, den: Decimal) -> Option<Decima
     Decimal::try_from_i128_with_scale(divide_half_up(top, bottom), 2).ok()
 }
 
+/// The exact sum of amounts; `None` beyond a decimal's 28 digits. Amounts
+/// already in cents (as every line's is) add as whole numbers of cents,
+/// without the general addition's rescaling.
+pub fn sum(amounts: impl Iterator<Item = Decimal> + Clone) -> Option<Decimal> {
+    let mut cents: i128 = 0;
+    for a in amounts.clone() {
+        if a.scale() != 2 {
+            return amounts.into_iter().try_fold(Decimal::ZERO, Decimal::checked_add);
+        }
+        cents += a.mantissa();
+    }
+    Decimal::try_from_i128_with_scale(cents, 2).ok()
+}
+
 /// `d == 1`, without the general comparison's rescaling when `d` is
 /// a whole number (as a day count or the constant one is).
 pub fn is_one(d: Decimal) -> bool {
@@ -319,6 +333,29 @@ mod tests {
                 round_half_up(d, places),
                 d.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero)
             );
+        }
+
+        /// Amounts in cents add as whole cents to the decimal sum; a sum
+        /// beyond a decimal's digits is `None`, never rounded.
+        #[test]
+        fn a_sum_of_cents_is_the_decimal_sum(
+            cents in proptest::collection::vec(-(1i128 << 95)..(1i128 << 95), 0..8),
+            other_scale in proptest::option::of(0u32..6),
+        ) {
+            let mut amounts: Vec<Decimal> = cents.iter().map(|&c| Decimal::from_i128_with_scale(c, 2)).collect();
+            if let (Some(s), Some(first)) = (other_scale, amounts.first_mut()) {
+                first.rescale(s.min(first.scale()));
+            }
+            let in_cents = amounts.iter().all(|a| a.scale() == 2);
+            let exact: i128 = amounts.iter().map(|a| a.mantissa()).sum();
+            let want = if in_cents {
+                // Exact: the general addition may round a partial sum past
+                // 28 digits (a cent lost); whole cents never do.
+                Decimal::try_from_i128_with_scale(exact, 2).ok()
+            } else {
+                amounts.iter().try_fold(Decimal::ZERO, |a, b| a.checked_add(*b))
+            };
+            proptest::prop_assert_eq!(sum(amounts.iter().copied()), want);
         }
     }
 
