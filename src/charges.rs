@@ -7,7 +7,9 @@
 
 use crate::case::{Fact, Facts, FieldId, Schema};
 use crate::dates::Period;
-use crate::determination::{Basis, Event, Line, LineText, Reason, Recorder, Tallied, display_quantity, line_amount};
+use crate::determination::{
+    Basis, Event, Keep, Line, LineText, Reason, Recorder, Shared, Tallied, Text, display_quantity, line_amount,
+};
 use crate::error::{Error, Location, Result};
 use crate::money::parse_decimal;
 use crate::pack::Pack;
@@ -602,13 +604,13 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
 
 /// Evaluates a quantity; `None` when a figure it needs is missing. Records
 /// the figures used (the branch taken) in `basis`.
-fn eval_qty(
-    q: &Qty,
+fn eval_qty<'s, 'p, K: Keep<'s, 'p>>(
+    q: &'s Qty,
     facts: &Facts,
-    store: &ParamStore,
-    rec: &mut Recorder,
+    store: &'s ParamStore,
+    rec: &mut Recorder<'p>,
     date: NaiveDate,
-    line: &Arc<str>,
+    line: &Text<'p>,
     mut basis: Option<&mut Basis>,
 ) -> Option<Decimal> {
     match q {
@@ -623,7 +625,7 @@ fn eval_qty(
             v
         }
         Qty::Param(p) => {
-            let v = rec.param(store, *p, None, date, Some(line))?.value;
+            let v = rec.param::<K>(store, *p, None, date, Some(line))?.value;
             if let (Some(param), Some(b)) = (store.get(*p), basis) {
                 b.terms.push((param.name.clone(), v));
             }
@@ -645,7 +647,7 @@ fn eval_qty(
                 {
                     continue;
                 }
-                let v = eval_qty(q, facts, store, rec, date, line, basis.as_deref_mut())?;
+                let v = eval_qty::<K>(q, facts, store, rec, date, line, basis.as_deref_mut())?;
                 best = Some(best.map_or(v, |b| b.min(v)));
             }
             if let Some(b) = basis {
@@ -664,7 +666,7 @@ fn eval_qty(
                 {
                     continue;
                 }
-                return eval_qty(q, facts, store, rec, date, line, basis);
+                return eval_qty::<K>(q, facts, store, rec, date, line, basis);
             }
             None
         }
@@ -672,7 +674,7 @@ fn eval_qty(
             if let Some(b) = basis.as_deref_mut() {
                 b.divisor = Some(*d);
             }
-            let v = eval_qty(a, facts, store, rec, date, line, basis)?;
+            let v = eval_qty::<K>(a, facts, store, rec, date, line, basis)?;
             let q = crate::money::divide(v, *d);
             if q.is_none() {
                 rec.overflowed(line);
@@ -682,10 +684,10 @@ fn eval_qty(
         Qty::Cases(arms, otherwise) => {
             for (c, q) in arms {
                 if c.eval(facts) {
-                    return eval_qty(q, facts, store, rec, date, line, basis);
+                    return eval_qty::<K>(q, facts, store, rec, date, line, basis);
                 }
             }
-            eval_qty(otherwise, facts, store, rec, date, line, basis)
+            eval_qty::<K>(otherwise, facts, store, rec, date, line, basis)
         }
         Qty::Lines(..) => None,
     }
@@ -769,16 +771,26 @@ pub fn segments(store: &ParamStore, params: &[ParamId], period: Period) -> Segme
 }
 
 /// Evaluates one charge, adding its lines (or its reason for not applying).
-pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, rec: &mut Recorder) {
+///
+/// `K` says how the determination keeps the pack's texts: borrowed from
+/// `c` and `store` (the engine's evaluations), or shared (a rule script's).
+pub fn evaluate<'s, 'p, K: Keep<'s, 'p>>(
+    c: &'s Charge,
+    facts: &Facts,
+    period: Period,
+    store: &'s ParamStore,
+    rec: &mut Recorder<'p>,
+) {
+    let id: Text<'p> = K::keep(&c.id);
     if let Some((cond, text)) = &c.when {
         let passed = cond.eval(facts);
         rec.event(|| Event::Condition {
-            rule: c.id.clone(),
-            test: text.clone(),
+            rule: id.clone(),
+            test: K::keep(text),
             passed,
         });
         if !passed {
-            rec.push_reason(&c.not_applied);
+            rec.push_reason::<K>(&c.not_applied);
             return;
         }
     }
@@ -811,7 +823,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         .as_ref()
         .and_then(|(f, map)| facts.get(*f).enum_index().and_then(|i| map.get(i as usize).copied()));
     if let Qty::Lines(ids, at) = &c.quantity {
-        credit_on_lines(c, rec, store, (ids, at), key, starts, scale);
+        credit_on_lines::<K>(c, rec, store, (ids, at), key, starts, scale);
         return;
     }
     let period_days = period.days();
@@ -840,15 +852,15 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         // How the quantity was found, shown on the line unless it is plain
         // (or only amounts are wanted).
         let mut shown = (!is_simple(&c.quantity) && !rec.amounts_only()).then(Basis::default);
-        let Some(q) = eval_qty(&c.quantity, facts, store, rec, part.from, &c.id, shown.as_mut()) else {
+        let Some(q) = eval_qty::<K>(&c.quantity, facts, store, rec, part.from, &id, shown.as_mut()) else {
             // A missing figure was recorded; keep going to find the others.
-            let _ = rec.param(store, c.rate, key, part.from, Some(&c.id));
+            let _ = rec.param::<K>(store, c.rate, key, part.from, Some(&id));
             continue;
         };
         let basis = shown.map(|shown| Arc::new(Basis { result: q, ..shown }));
         if let Some(b) = &basis {
             rec.event(|| Event::Basis {
-                line: c.id.clone(),
+                line: id.clone(),
                 basis: b.clone(),
             });
         }
@@ -861,7 +873,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             Per::Period if split => (days, total_days),
             Per::Period => (Decimal::ONE, Decimal::ONE),
             Per::Day => (days, Decimal::ONE),
-            Per::Month(dpm) => match rec.param(store, dpm, None, part.from, Some(&c.id)) {
+            Per::Month(dpm) => match rec.param::<K>(store, dpm, None, part.from, Some(&id)) {
                 Some(r) => (days, r.value),
                 None => continue, // the missing figure is recorded
             },
@@ -886,7 +898,7 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
         whole.get_or_insert(q);
         if split {
             rec.event(|| Event::Split {
-                line: c.id.clone(),
+                line: id.clone(),
                 from: part.from,
                 to: part.to,
                 days: part_days,
@@ -895,9 +907,9 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
             });
         }
         match store.get(c.rate).map(|p| p.shape) {
-            Some(Shape::Tiers) => tiered(c, store, rec, q, (num, den), part, basis, scale),
+            Some(Shape::Tiers) => tiered::<K>(c, store, rec, q, (num, den), part, basis, scale),
             _ => {
-                let Some(rate) = rec.param(store, c.rate, key, part.from, Some(&c.id)) else {
+                let Some(rate) = rec.param::<K>(store, c.rate, key, part.from, Some(&id)) else {
                     continue;
                 };
                 // The amount is the exact share, q x rate x days / period
@@ -921,11 +933,22 @@ pub fn evaluate(c: &Charge, facts: &Facts, period: Period, store: &ParamStore, r
                     rec.overflowed(&c.id);
                     continue;
                 };
-                push_line(c, rec, part_qty, rate.value, amount, part, rate.source, basis);
+                let text = K::keep(&c.text);
+                push_line(
+                    c,
+                    text,
+                    rec,
+                    part_qty,
+                    rate.value,
+                    amount,
+                    part,
+                    K::keep(rate.source),
+                    basis,
+                );
             }
         }
     }
-    explain(c, rec);
+    explain::<K>(c, rec);
 }
 
 /// Why a charge registered during the period applies only from its date
@@ -954,10 +977,10 @@ fn starts_reason(c: &Charge, rec: &mut Recorder, d: NaiveDate, path: &str, appli
 
 /// A charge on earlier lines (a credit as a share of them): one line for
 /// each, at the rate in force at its start, days before `starts` left out.
-fn credit_on_lines(
-    c: &Charge,
-    rec: &mut Recorder,
-    store: &ParamStore,
+fn credit_on_lines<'s, 'p, K: Keep<'s, 'p>>(
+    c: &'s Charge,
+    rec: &mut Recorder<'p>,
+    store: &'s ParamStore,
     (ids, at): (&[Arc<str>], &[usize]),
     key: Option<usize>,
     starts: Option<NaiveDate>,
@@ -993,7 +1016,7 @@ fn credit_on_lines(
             }
             _ => (l_from, l_amount),
         };
-        let Some(rate) = rec.param(store, c.rate, key, from, Some(&c.id)) else {
+        let Some(rate) = rec.param::<K>(store, c.rate, key, from, Some(&K::keep(&c.id))) else {
             continue;
         };
         let Some(exact) = base.checked_mul(rate.value).and_then(|x| adjust(c, x, scale)) else {
@@ -1002,16 +1025,17 @@ fn credit_on_lines(
         };
         push_line(
             c,
+            K::keep(&c.text),
             rec,
             base,
             rate.value,
             Amount::of(exact),
             Period { from, to: l_to },
-            rate.source,
+            K::keep(rate.source),
             None,
         );
     }
-    explain(c, rec);
+    explain::<K>(c, rec);
 }
 
 /// The multiplier and divisor that make `quantity x rate` a line's exact
@@ -1058,27 +1082,27 @@ fn adjust(c: &Charge, amount: Decimal, scale: Option<Decimal>) -> Option<Decimal
     }
 }
 
-fn explain(c: &Charge, rec: &mut Recorder) {
-    rec.push_reason(&c.explain);
+fn explain<'s, 'p, K: Keep<'s, 'p>>(c: &'s Charge, rec: &mut Recorder<'p>) {
+    rec.push_reason::<K>(&c.explain);
 }
 
-fn rec_source(store: &ParamStore, c: &Charge, date: NaiveDate) -> Arc<str> {
-    store
-        .get(c.rate)
-        .and_then(|p| p.dated_at(date))
-        .map(|d| d.source.clone())
-        .unwrap_or_else(|| Arc::from(""))
+fn rec_source<'s, 'p, K: Keep<'s, 'p>>(store: &'s ParamStore, c: &Charge, date: NaiveDate) -> Text<'p> {
+    match store.get(c.rate).and_then(|p| p.dated_at(date)) {
+        Some(d) => K::keep(&d.source),
+        None => Text::from(""),
+    }
 }
 
 #[expect(clippy::too_many_arguments, reason = "the parts of one line, each named at the call")]
-fn push_line(
+fn push_line<'p>(
     c: &Charge,
-    rec: &mut Recorder,
+    text: Shared<'p, LineText>,
+    rec: &mut Recorder<'p>,
     qty: Decimal,
     rate: Decimal,
     amount: Amount,
     part: Period,
-    source: &Arc<str>,
+    source: Text<'p>,
     basis: Option<Arc<Basis>>,
 ) {
     // A credit is the charge's amount taken off (half-up rounding is the
@@ -1098,13 +1122,13 @@ fn push_line(
         return;
     }
     let line = Line {
-        text: c.text.clone(),
+        text,
         quantity: display_quantity(qty),
         rate,
         amount: cents,
         from: part.from,
         to: part.to,
-        source: source.clone(),
+        source,
         basis,
     };
     rec.add_line(line, exact);
@@ -1116,20 +1140,20 @@ fn push_line(
 )]
 /// Tiered rates: the quantity fills each tier in turn. When the period is
 /// split, each part's tier bounds are the bounds scaled by its share of days.
-fn tiered(
-    c: &Charge,
-    store: &ParamStore,
-    rec: &mut Recorder,
+fn tiered<'s, 'p, K: Keep<'s, 'p>>(
+    c: &'s Charge,
+    store: &'s ParamStore,
+    rec: &mut Recorder<'p>,
     q: Decimal,
     (num, den): (Decimal, Decimal),
     part: Period,
     basis: Option<Arc<Basis>>,
     scale: Option<Decimal>,
 ) {
-    let Some(tiers) = rec.tiers(store, c.rate, part.from) else {
+    let Some(tiers) = rec.tiers::<K>(store, c.rate, part.from) else {
         return;
     };
-    let src = rec_source(store, c, part.from);
+    let src = rec_source::<K>(store, c, part.from);
     let share = |x: Decimal| x.checked_mul(num).and_then(|x| x.checked_div(den));
     let Some(part_q) = share(q) else {
         rec.overflowed(&c.id);
@@ -1154,14 +1178,14 @@ fn tiered(
                 rec.overflowed(&c.id);
                 return;
             };
-            let mut tc = c.clone();
-            tc.text = Arc::new(LineText {
+            let text = Shared::made(LineText {
                 id: c.id.clone(),
                 label: Arc::from(format!("{}, tier {}", c.label, i + 1).as_str()),
                 unit: c.unit.clone(),
                 cite: c.cite.clone(),
             });
-            push_line(&tc, rec, in_tier, t.rate, Amount::of(exact), part, &src, basis.clone());
+            let amount = Amount::of(exact);
+            push_line(c, text, rec, in_tier, t.rate, amount, part, src.clone(), basis.clone());
         }
         match upper {
             Some(u) => lower = u,

@@ -15,6 +15,116 @@ use serde::{Serialize, Serializer};
 use std::borrow::Cow;
 use std::sync::Arc;
 
+/// Something of the pack's (a text, a parameter, a prepared reason) as a
+/// determination holds it: borrowed from the pack the engine evaluates with
+/// (a copy of a pointer: no reference count to take and drop on every trace
+/// step), or shared when it was made during the evaluation (a script's line,
+/// a reason's worded text).
+pub enum Shared<'p, T: ?Sized> {
+    Pack(&'p T),
+    Made(Arc<T>),
+}
+
+/// A text of a determination.
+pub type Text<'p> = Shared<'p, str>;
+
+impl<'p, T: ?Sized> Shared<'p, T> {
+    /// A value made during an evaluation.
+    pub fn made(value: impl Into<Arc<T>>) -> Self {
+        Shared::Made(value.into())
+    }
+
+    /// The value shared, a borrowed one copied (`own`), so that it no
+    /// longer borrows from the pack.
+    fn into_owned(self, own: impl FnOnce(&T) -> Arc<T>) -> Shared<'static, T> {
+        match self {
+            Shared::Pack(r) => Shared::Made(own(r)),
+            Shared::Made(a) => Shared::Made(a),
+        }
+    }
+}
+
+impl<T: ?Sized> Clone for Shared<'_, T> {
+    fn clone(&self) -> Self {
+        match self {
+            Shared::Pack(r) => Shared::Pack(r),
+            Shared::Made(a) => Shared::Made(Arc::clone(a)),
+        }
+    }
+}
+
+impl<T: ?Sized> std::ops::Deref for Shared<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Shared::Pack(r) => r,
+            Shared::Made(a) => a,
+        }
+    }
+}
+
+impl<T: ?Sized + PartialEq> PartialEq for Shared<'_, T> {
+    fn eq(&self, o: &Self) -> bool {
+        **self == **o
+    }
+}
+
+impl<T: ?Sized + std::fmt::Debug> std::fmt::Debug for Shared<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<T: ?Sized + std::fmt::Display> std::fmt::Display for Shared<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<T: ?Sized + Serialize> Serialize for Shared<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+fn own_text(t: Text<'_>) -> Text<'static> {
+    t.into_owned(|t| Arc::from(t))
+}
+
+impl From<&str> for Text<'static> {
+    fn from(t: &str) -> Self {
+        Shared::Made(Arc::from(t))
+    }
+}
+
+/// How an evaluation keeps what it reads from the pack (`&'s`) in a
+/// determination (`'p`): borrowed, when the determination lives no longer
+/// than the pack (`Borrow`, the engine's own evaluations), or shared, when
+/// it must not borrow at all (`Share`, a rule script's recorder, which
+/// lives in a thread-local while the script runs).
+pub trait Keep<'s, 'p> {
+    fn keep<T: ?Sized>(value: &'s Arc<T>) -> Shared<'p, T>;
+}
+
+/// Keeps the pack's values borrowed.
+pub struct Borrow;
+
+impl<'s: 'p, 'p> Keep<'s, 'p> for Borrow {
+    #[inline(always)]
+    fn keep<T: ?Sized>(value: &'s Arc<T>) -> Shared<'p, T> {
+        Shared::Pack(value)
+    }
+}
+
+/// Keeps the pack's values shared (their reference counts taken).
+pub struct Share;
+
+impl<'s, 'p> Keep<'s, 'p> for Share {
+    fn keep<T: ?Sized>(value: &'s Arc<T>) -> Shared<'p, T> {
+        Shared::Made(Arc::clone(value))
+    }
+}
+
 /// Decimals as exact text; money with exactly two places.
 fn money_ser<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
     crate::money::ser_display(&crate::money::Cents(*d), s)
@@ -80,7 +190,7 @@ impl Serialize for Basis {
 }
 
 /// The fixed text of a line (the same on every bill, so shared).
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LineText {
     pub id: Arc<str>,
     pub label: Arc<str>,
@@ -91,20 +201,40 @@ pub struct LineText {
 /// One line of a bill (or of any decision that adds lines). Serialized flat:
 /// `id, label, quantity, unit, rate, amount, from, to, cite, source, basis`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Line {
-    pub text: Arc<LineText>,
+pub struct Line<'p> {
+    pub text: Shared<'p, LineText>,
     pub quantity: Decimal,
     pub rate: Decimal,
     pub amount: Decimal,
     pub from: NaiveDate,
     pub to: NaiveDate,
-    pub source: Arc<str>,
+    pub source: Text<'p>,
     pub basis: Option<Arc<Basis>>,
 }
 
-impl Line {
+impl<'p> Line<'p> {
     pub fn id(&self) -> &Arc<str> {
         &self.text.id
+    }
+    fn into_owned(self) -> Line<'static> {
+        Line {
+            text: self.text.into_owned(|t| Arc::new(t.clone())),
+            quantity: self.quantity,
+            rate: self.rate,
+            amount: self.amount,
+            from: self.from,
+            to: self.to,
+            source: own_text(self.source),
+            basis: self.basis,
+        }
+    }
+
+    /// The line's id as the trace holds it (borrowed when its text is).
+    pub fn id_text(&self) -> Text<'p> {
+        match &self.text {
+            Shared::Pack(t) => Shared::Pack(&t.id),
+            Shared::Made(t) => Shared::Made(Arc::clone(&t.id)),
+        }
     }
     pub fn label(&self) -> &str {
         &self.text.label
@@ -117,7 +247,7 @@ impl Line {
     }
 }
 
-impl Serialize for Line {
+impl Serialize for Line<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut st = s.serialize_struct("Line", 11)?;
@@ -162,43 +292,43 @@ pub struct Warning {
 
 /// One step of the explanation trace.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TraceStep {
+pub struct TraceStep<'p> {
     pub step: u32,
     #[serde(flatten)]
-    pub event: Event,
+    pub event: Event<'p>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Event {
+pub enum Event<'p> {
     /// A parameter read: the figure in force on a date, with its provenance.
-    Param(ParamRead),
+    Param(ParamRead<'p>),
     /// A tier list read: the tiers in force on a date, with their provenance.
     Tiers {
-        name: Arc<str>,
+        name: Text<'p>,
         #[serde(serialize_with = "crate::dates::ser")]
         date: NaiveDate,
         tiers: Vec<Tier>,
-        unit: Arc<str>,
+        unit: Text<'p>,
         status: Status,
         #[serde(serialize_with = "crate::dates::ser")]
         effective_from: NaiveDate,
-        source: Arc<str>,
+        source: Text<'p>,
     },
     /// A charge's condition, tested against the case.
     Condition {
-        rule: Arc<str>,
-        test: Arc<str>,
+        rule: Text<'p>,
+        test: Text<'p>,
         passed: bool,
     },
     /// How a line's quantity was determined from the case.
     Basis {
-        line: Arc<str>,
+        line: Text<'p>,
         basis: Arc<Basis>,
     },
     /// A share of the service period at one set of rates (proration by days).
     Split {
-        line: Arc<str>,
+        line: Text<'p>,
         #[serde(serialize_with = "crate::dates::ser")]
         from: NaiveDate,
         #[serde(serialize_with = "crate::dates::ser")]
@@ -210,7 +340,7 @@ pub enum Event {
     },
     /// A line added: exact amount before rounding, and the rounded amount.
     Line {
-        line: Arc<str>,
+        line: Text<'p>,
         #[serde(serialize_with = "crate::dates::ser")]
         from: NaiveDate,
         #[serde(serialize_with = "crate::dates::ser")]
@@ -225,9 +355,9 @@ pub enum Event {
         amount: Decimal,
     },
     Requirement {
-        rule: Arc<str>,
+        rule: Text<'p>,
         passed: bool,
-        cite: Arc<str>,
+        cite: Text<'p>,
     },
     Output {
         name: String,
@@ -245,11 +375,93 @@ pub enum Event {
     },
 }
 
+impl Event<'_> {
+    fn into_owned(self) -> Event<'static> {
+        match self {
+            Event::Param(r) => Event::Param(ParamRead {
+                param: r.param.into_owned(|p| Arc::new(p.clone())),
+                key: r.key,
+                date: r.date,
+                value: r.value,
+                status: r.status,
+                index: r.index,
+                line: r.line.map(own_text),
+            }),
+            Event::Tiers {
+                name,
+                date,
+                tiers,
+                unit,
+                status,
+                effective_from,
+                source,
+            } => Event::Tiers {
+                name: own_text(name),
+                date,
+                tiers,
+                unit: own_text(unit),
+                status,
+                effective_from,
+                source: own_text(source),
+            },
+            Event::Condition { rule, test, passed } => Event::Condition {
+                rule: own_text(rule),
+                test: own_text(test),
+                passed,
+            },
+            Event::Basis { line, basis } => Event::Basis {
+                line: own_text(line),
+                basis,
+            },
+            Event::Split {
+                line,
+                from,
+                to,
+                days,
+                period_days,
+                quantity,
+            } => Event::Split {
+                line: own_text(line),
+                from,
+                to,
+                days,
+                period_days,
+                quantity,
+            },
+            Event::Line {
+                line,
+                from,
+                to,
+                quantity,
+                rate,
+                exact,
+                amount,
+            } => Event::Line {
+                line: own_text(line),
+                from,
+                to,
+                quantity,
+                rate,
+                exact,
+                amount,
+            },
+            Event::Requirement { rule, passed, cite } => Event::Requirement {
+                rule: own_text(rule),
+                passed,
+                cite: own_text(cite),
+            },
+            Event::Output { name, value } => Event::Output { name, value },
+            Event::Note { text } => Event::Note { text },
+            Event::Evaluated { decision, total } => Event::Evaluated { decision, total },
+        }
+    }
+}
+
 /// A parameter read, pointing at the parameter it came from (so a trace
 /// step costs one shared reference, not a copy of every text).
 #[derive(Debug, Clone)]
-pub struct ParamRead {
-    pub param: Arc<Parameter>,
+pub struct ParamRead<'p> {
+    pub param: Shared<'p, Parameter>,
     /// Index of the table key read, if any.
     pub key: Option<usize>,
     pub date: NaiveDate,
@@ -258,10 +470,10 @@ pub struct ParamRead {
     /// Index of the dated value in force.
     pub index: usize,
     /// The line the figure was read for.
-    pub line: Option<Arc<str>>,
+    pub line: Option<Text<'p>>,
 }
 
-impl ParamRead {
+impl ParamRead<'_> {
     pub fn key_name(&self) -> Option<&Arc<str>> {
         self.key.and_then(|k| self.param.keys.get(k))
     }
@@ -271,7 +483,7 @@ impl ParamRead {
     }
 }
 
-impl PartialEq for ParamRead {
+impl PartialEq for ParamRead<'_> {
     fn eq(&self, o: &Self) -> bool {
         self.param.name == o.param.name
             && self.key == o.key
@@ -283,7 +495,7 @@ impl PartialEq for ParamRead {
     }
 }
 
-impl Serialize for ParamRead {
+impl Serialize for ParamRead<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let dated = self.dated();
@@ -350,7 +562,7 @@ impl Serialize for Outputs {
 
 /// The result of a decision (DESIGN.md, firm).
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Determination {
+pub struct Determination<'p> {
     pub decision: Arc<str>,
     pub pack: Arc<PackId>,
     #[serde(serialize_with = "crate::dates::ser")]
@@ -358,10 +570,10 @@ pub struct Determination {
     pub outcome: Cow<'static, str>,
     #[serde(serialize_with = "opt_money_ser", skip_serializing_if = "Option::is_none")]
     pub total: Option<Decimal>,
-    pub lines: Vec<Line>,
+    pub lines: Vec<Line<'p>>,
     pub outputs: Outputs,
-    pub reasons: Vec<Arc<Reason>>,
-    pub trace: Vec<TraceStep>,
+    pub reasons: Vec<Shared<'p, Reason>>,
+    pub trace: Vec<TraceStep<'p>>,
     pub warnings: Vec<Warning>,
     /// The case as given: with the pack, `as_of` and `set` it is everything
     /// needed to make the determination again (`ratebook replay`).
@@ -375,7 +587,39 @@ pub struct Determination {
     pub known_at: Option<NaiveDate>,
 }
 
-impl Determination {
+impl Determination<'_> {
+    /// The determination without borrowing from the engine that made it
+    /// (its pack's texts and figures copied or shared), for a caller that
+    /// keeps it after dropping the engine. The same JSON.
+    pub fn into_owned(self) -> Determination<'static> {
+        Determination {
+            decision: self.decision,
+            pack: self.pack,
+            as_of: self.as_of,
+            outcome: self.outcome,
+            total: self.total,
+            lines: self.lines.into_iter().map(Line::into_owned).collect(),
+            outputs: self.outputs,
+            reasons: self
+                .reasons
+                .into_iter()
+                .map(|r| r.into_owned(|r| Arc::new(r.clone())))
+                .collect(),
+            trace: self
+                .trace
+                .into_iter()
+                .map(|t| TraceStep {
+                    step: t.step,
+                    event: t.event.into_owned(),
+                })
+                .collect(),
+            warnings: self.warnings,
+            case: self.case,
+            set: self.set,
+            known_at: self.known_at,
+        }
+    }
+
     /// Pretty JSON, the CLI's `--format json`.
     pub fn to_json_string(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
@@ -402,14 +646,14 @@ pub struct Tallied {
 }
 
 /// Builds a determination while a decision runs.
-pub struct Recorder {
+pub struct Recorder<'p> {
     trace_on: bool,
     step: u32,
-    pub trace: Vec<TraceStep>,
-    pub lines: Vec<Line>,
+    pub trace: Vec<TraceStep<'p>>,
+    pub lines: Vec<Line<'p>>,
     /// Charges' lines when only amounts are wanted (instead of `lines`).
     pub tallied: smallvec::SmallVec<[Tallied; 8]>,
-    pub reasons: Vec<Arc<Reason>>,
+    pub reasons: Vec<Shared<'p, Reason>>,
     pub warnings: Vec<Warning>,
     pub outputs: Outputs,
     pub missing: Vec<MissingFigure>,
@@ -423,7 +667,7 @@ pub struct Recorder {
     amounts_only: bool,
 }
 
-impl Recorder {
+impl<'p> Recorder<'p> {
     pub fn new(trace_on: bool) -> Self {
         Recorder::with(trace_on, false)
     }
@@ -462,7 +706,7 @@ impl Recorder {
     }
 
     /// Records a trace event (nothing when the trace is off).
-    pub fn event(&mut self, event: impl FnOnce() -> Event) {
+    pub fn event(&mut self, event: impl FnOnce() -> Event<'p>) {
         if self.trace_on {
             self.step += 1;
             self.trace.push(TraceStep {
@@ -475,13 +719,13 @@ impl Recorder {
     /// Reads a scalar or table figure in force on `date`. A missing figure
     /// is collected (every one the determination needs is reported) and
     /// `None` returned; an assumed or supplied figure adds a warning.
-    pub fn param<'s>(
+    pub fn param<'s, K: Keep<'s, 'p>>(
         &mut self,
         store: &'s ParamStore,
         id: ParamId,
         key: Option<usize>,
         date: NaiveDate,
-        line: Option<&Arc<str>>,
+        line: Option<&Text<'p>>,
     ) -> Option<Read<'s>> {
         let shared = store.shared(id)?;
         let p: &Parameter = shared;
@@ -497,7 +741,7 @@ impl Recorder {
         };
         self.event(|| {
             Event::Param(ParamRead {
-                param: shared.clone(),
+                param: K::keep(shared),
                 key,
                 date,
                 value,
@@ -519,18 +763,23 @@ impl Recorder {
 
     /// Reads a tier list in force on `date` (traced, flagged and collected
     /// like any other figure).
-    pub fn tiers<'s>(&mut self, store: &'s ParamStore, id: ParamId, date: NaiveDate) -> Option<&'s [Tier]> {
+    pub fn tiers<'s, K: Keep<'s, 'p>>(
+        &mut self,
+        store: &'s ParamStore,
+        id: ParamId,
+        date: NaiveDate,
+    ) -> Option<&'s [Tier]> {
         let p = store.get(id)?;
         match p.lookup(date, None) {
             Lookup::Tiers { tiers, dated } => {
                 self.event(|| Event::Tiers {
-                    name: p.name.clone(),
+                    name: K::keep(&p.name),
                     date,
                     tiers: tiers.to_vec(),
-                    unit: p.unit.clone(),
+                    unit: K::keep(&p.unit),
                     status: dated.status,
                     effective_from: dated.from,
-                    source: dated.source.clone(),
+                    source: K::keep(&dated.source),
                 });
                 self.flag(id, p, dated.status, dated, || " (tiers)".to_string());
                 Some(tiers)
@@ -598,9 +847,9 @@ impl Recorder {
         }
     }
 
-    pub fn add_line(&mut self, line: Line, exact: Decimal) {
+    pub fn add_line(&mut self, line: Line<'p>, exact: Decimal) {
         self.event(|| Event::Line {
-            line: line.text.id.clone(),
+            line: line.id_text(),
             from: line.from,
             to: line.to,
             quantity: line.quantity,
@@ -617,7 +866,7 @@ impl Recorder {
         if self.amounts_only {
             return;
         }
-        self.reasons.push(Arc::new(Reason {
+        self.reasons.push(Shared::made(Reason {
             rule,
             passed,
             text,
@@ -627,22 +876,22 @@ impl Recorder {
     }
 
     /// Adds a prepared reason (a charge's, shared by every bill).
-    pub fn push_reason(&mut self, reason: &Arc<Reason>) {
+    pub fn push_reason<'s, K: Keep<'s, 'p>>(&mut self, reason: &'s Arc<Reason>) {
         if self.amounts_only {
             return;
         }
-        self.reasons.push(Arc::clone(reason));
+        self.reasons.push(K::keep(reason));
     }
 
     /// A requirement checked by a rule: traced and given as a reason, with
     /// the change that would meet it when it failed and one is known.
     pub fn requirement(&mut self, rule: Arc<str>, passed: bool, text: Arc<str>, cite: Arc<str>, fix: Option<Arc<str>>) {
         self.event(|| Event::Requirement {
-            rule: rule.clone(),
+            rule: Shared::Made(rule.clone()),
             passed,
-            cite: cite.clone(),
+            cite: Shared::Made(cite.clone()),
         });
-        self.reasons.push(Arc::new(Reason {
+        self.reasons.push(Shared::made(Reason {
             rule,
             passed,
             text,
@@ -657,7 +906,7 @@ impl Recorder {
 
     /// Takes in what a sub-determination (a bill a rule asked for) found:
     /// its trace steps, its warnings (once each) and its missing figures.
-    pub fn absorb(&mut self, decision: Arc<str>, total: Decimal, sub: Recorder) {
+    pub fn absorb(&mut self, decision: Arc<str>, total: Decimal, sub: Recorder<'p>) {
         self.event(|| Event::Evaluated { decision, total });
         for step in sub.trace {
             self.event(|| step.event);
@@ -707,7 +956,7 @@ impl Recorder {
         as_of: NaiveDate,
         total: Option<Decimal>,
         set: &Arc<[String]>,
-    ) -> Determination {
+    ) -> Determination<'p> {
         Determination {
             decision: Arc::clone(decision),
             pack: Arc::clone(pack),

@@ -4,7 +4,7 @@
 use crate::case::{Case, Fact, Facts, FieldId, Schema};
 use crate::charges::{self, Charge};
 use crate::dates::{Period, parse_date};
-use crate::determination::{Determination, Recorder};
+use crate::determination::{Borrow, Determination, Keep, Recorder};
 use crate::error::{Error, ErrorKind, Location, MissingFigure, Result};
 use crate::pack::{DecisionSource, Pack};
 use crate::params::Override;
@@ -308,13 +308,13 @@ impl Engine {
     /// each line's amount, into an amounts recorder (which the caller may
     /// keep for a proposal's run to `reuse`).
     #[cfg(feature = "batch")]
-    pub(crate) fn total(
-        &self,
+    pub(crate) fn total<'e>(
+        &'e self,
         decision: &str,
         case_name: &dyn std::fmt::Display,
         facts: &Facts,
         as_of: Option<NaiveDate>,
-        rec: &mut Recorder,
+        rec: &mut Recorder<'e>,
         reuse: Option<Reuse>,
     ) -> Option<Result<Option<Decimal>>> {
         let run = self.run_facts(decision, case_name, facts, as_of, rec, reuse)?;
@@ -367,19 +367,19 @@ impl Engine {
     /// decision's run, or `None` for charges, whose lines are in the
     /// recorder. A figure the facts miss is an error. `None` for a
     /// scripted decision, which needs the case itself.
-    fn run_facts(
-        &self,
+    fn run_facts<'e>(
+        &'e self,
         decision: &str,
         case_name: &dyn std::fmt::Display,
         facts: &Facts,
         as_of: Option<NaiveDate>,
-        rec: &mut Recorder,
+        rec: &mut Recorder<'e>,
         reuse: Option<Reuse>,
     ) -> Option<Result<Option<crate::formulas::Evaluated>>> {
         let (name, compiled) = self.decisions.get(decision)?;
         let run = match compiled {
             Compiled::Declarative(d) => {
-                run_declarative_facts(&self.pack, d, case_name, facts, as_of, rec, reuse).map(|_| None)
+                run_declarative_facts::<Borrow>(&self.pack, d, case_name, facts, as_of, rec, reuse).map(|_| None)
             }
             Compiled::Formulas(f) => f.run_facts(&self.pack, case_name, facts, as_of, rec).map(Some),
             Compiled::Script { .. } => return None,
@@ -391,7 +391,7 @@ impl Engine {
     }
 
     /// Makes a determination.
-    pub fn decide(&self, decision: &str, case: &Case, options: &Options) -> Result<Determination> {
+    pub fn decide(&self, decision: &str, case: &Case, options: &Options) -> Result<Determination<'_>> {
         let Some((name, compiled)) = self.decisions.get(decision) else {
             return Err(self.unknown_decision(decision));
         };
@@ -416,15 +416,15 @@ impl Engine {
         Ok(det)
     }
 
-    fn decide_declarative(
-        &self,
+    fn decide_declarative<'e>(
+        &'e self,
         name: &Arc<str>,
-        d: &Declarative,
+        d: &'e Declarative,
         case: &Case,
         options: &Options,
-    ) -> Result<Determination> {
+    ) -> Result<Determination<'e>> {
         let mut rec = Recorder::new(options.trace);
-        let as_of = run_declarative(&self.pack, d, case, options.as_of, &mut rec)?;
+        let as_of = run_declarative::<Borrow>(&self.pack, d, case, options.as_of, &mut rec)?;
         if !rec.missing.is_empty() {
             return Err(missing_error(name, rec.missing));
         }
@@ -432,13 +432,13 @@ impl Engine {
         Ok(rec.finish(name, &self.pack.ident, as_of, Some(total), &self.overrides))
     }
 
-    fn decide_formulas(
-        &self,
+    fn decide_formulas<'e>(
+        &'e self,
         name: &Arc<str>,
         f: &crate::formulas::Formulas,
         case: &Case,
         options: &Options,
-    ) -> Result<Determination> {
+    ) -> Result<Determination<'e>> {
         let mut rec = Recorder::new(options.trace);
         let run = f.run(&self.pack, case, options.as_of, &mut rec)?;
         if !rec.missing.is_empty() {
@@ -447,15 +447,15 @@ impl Engine {
         Ok(rec.finish(name, &self.pack.ident, run.as_of, run.total, &self.overrides))
     }
 
-    fn decide_script(
-        &self,
+    fn decide_script<'e>(
+        &'e self,
         name: &Arc<str>,
         file: &str,
         ast: &rhai::AST,
         schema: Option<&(Schema, Option<FieldId>)>,
         case: &Case,
         options: &Options,
-    ) -> Result<Determination> {
+    ) -> Result<Determination<'e>> {
         let (facts, default_as_of) = match schema {
             Some((schema, as_of_field)) => {
                 let checked = schema.check(case)?;
@@ -506,15 +506,18 @@ impl Engine {
 /// Evaluates a declarative decision into `rec`: checks the case, resolves
 /// the as-of date (returned), adds every charge's lines and reasons. Missing
 /// figures are left in `rec.missing` for the caller to report.
-pub fn run_declarative(
-    pack: &Pack,
-    d: &Declarative,
+///
+/// `K` says how the determination keeps the pack's texts (borrowed, or
+/// shared for a rule script's recorder).
+pub fn run_declarative<'s, 'p, K: Keep<'s, 'p>>(
+    pack: &'s Pack,
+    d: &'s Declarative,
     case: &Case,
     as_of: Option<NaiveDate>,
-    rec: &mut Recorder,
+    rec: &mut Recorder<'p>,
 ) -> Result<NaiveDate> {
     let facts = d.schema.check(case)?;
-    run_declarative_facts(
+    run_declarative_facts::<K>(
         pack,
         d,
         &case.name.as_str(),
@@ -559,17 +562,17 @@ fn too_large(case_name: &dyn std::fmt::Display) -> Error {
 #[derive(Clone, Copy)]
 pub(crate) struct Reuse<'a> {
     pub same: &'a [bool],
-    pub base: &'a Recorder,
+    pub base: &'a Recorder<'a>,
 }
 
 /// `run_declarative` on checked facts.
-fn run_declarative_facts(
-    pack: &Pack,
-    d: &Declarative,
+fn run_declarative_facts<'s, 'p, K: Keep<'s, 'p>>(
+    pack: &'s Pack,
+    d: &'s Declarative,
     case_name: &dyn std::fmt::Display,
     facts: &Facts,
     as_of: Option<NaiveDate>,
-    rec: &mut Recorder,
+    rec: &mut Recorder<'p>,
     reuse: Option<Reuse>,
 ) -> Result<NaiveDate> {
     let Fact::Period(period) = *facts.get(d.period) else {
@@ -599,7 +602,7 @@ fn run_declarative_facts(
                 let lines = r.base.tallied.iter().filter(|t| t.charge == c.index);
                 rec.tallied.extend(lines.copied());
             }
-            _ => charges::evaluate(c, facts, period, &pack.params, rec),
+            _ => charges::evaluate::<K>(c, facts, period, &pack.params, rec),
         }
     }
     if !rec.overflow.is_empty() {

@@ -15,7 +15,7 @@
 //! not give that input. Every parameter read is traced with its source.
 
 use crate::case::{Case, Fact, Facts, FieldId, Schema};
-use crate::determination::{Event, Line, LineText, Recorder, display_quantity, line_amount};
+use crate::determination::{Event, Line, LineText, Recorder, Share, Shared, display_quantity, line_amount};
 use crate::error::{Error, Location, Result};
 use crate::pack::Pack;
 use crate::pack::format::{RawDecision, RawFormulas};
@@ -782,13 +782,13 @@ pub enum Record {
 /// a missing input) or arithmetic that cannot be done.
 struct Fail(Error);
 
-struct Run<'a> {
+struct Run<'a, 'p> {
     store: &'a ParamStore,
     schema: &'a Schema,
     facts: &'a Facts,
     as_of: NaiveDate,
     case: &'a dyn std::fmt::Display,
-    rec: &'a mut Recorder,
+    rec: &'a mut Recorder<'p>,
     values: smallvec::SmallVec<[Val; 12]>,
     record: Record,
 }
@@ -1022,7 +1022,7 @@ impl Formulas {
 }
 
 fn add_line(
-    rec: &mut Recorder,
+    rec: &mut Recorder<'_>,
     text: &Arc<LineText>,
     qty: Decimal,
     rate: Decimal,
@@ -1031,16 +1031,21 @@ fn add_line(
     source: &Arc<str>,
 ) {
     let line = Line {
-        text: Arc::clone(text),
+        text: Shared::Made(Arc::clone(text)),
         quantity: display_quantity(qty),
         rate,
         amount: line_amount(exact),
         from: on,
         to: on,
-        source: Arc::clone(source),
+        source: Shared::Made(Arc::clone(source)),
         basis: None,
     };
     rec.add_line(line, exact);
+}
+
+/// The line a formula's figure is read for, as the trace names it.
+fn line_of(f: &Formula) -> Option<crate::determination::Text<'static>> {
+    f.line.as_ref().map(|l| Shared::Made(Arc::clone(&l.id)))
 }
 
 fn fact_val(f: &Fact, enum_values: Option<&[Arc<str>]>) -> Val {
@@ -1073,7 +1078,7 @@ fn show(v: &Val) -> String {
     }
 }
 
-impl Run<'_> {
+impl Run<'_, '_> {
     fn fail(&self, f: &Formula, msg: String) -> Fail {
         Fail(
             Error::input(
@@ -1144,7 +1149,7 @@ impl Run<'_> {
             }
             Node::Param(p) => match self
                 .rec
-                .param(self.store, *p, None, self.as_of, f.line.as_ref().map(|l| &l.id))
+                .param::<Share>(self.store, *p, None, self.as_of, line_of(f).as_ref())
             {
                 Some(r) => Val::Num(r.value),
                 None => Val::Num(Decimal::ZERO),
@@ -1175,7 +1180,7 @@ impl Run<'_> {
                 };
                 match self
                     .rec
-                    .param(self.store, *p, Some(k), self.as_of, f.line.as_ref().map(|l| &l.id))
+                    .param::<Share>(self.store, *p, Some(k), self.as_of, line_of(f).as_ref())
                 {
                     Some(r) => Val::Num(r.value),
                     None => Val::Num(Decimal::ZERO),

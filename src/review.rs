@@ -392,7 +392,7 @@ fn label<'a>(segs: &[&'a Line], id: &'a str) -> &'a str {
     segs.first().map(|l| l.label()).unwrap_or(id)
 }
 
-fn group_lines(lines: &[Line]) -> BTreeMap<String, Vec<&Line>> {
+fn group_lines<'a, 'p>(lines: &'a [Line<'p>]) -> BTreeMap<String, Vec<&'a Line<'p>>> {
     let mut out: BTreeMap<String, Vec<&Line>> = BTreeMap::new();
     for l in lines {
         out.entry(l.id().to_string()).or_default().push(l);
@@ -443,7 +443,7 @@ pub fn describe(step: &TraceStep) -> String {
     }
 }
 
-fn step_of(det: &Determination, f: impl Fn(&Event) -> bool) -> Option<&TraceStep> {
+fn step_of<'a, 'p>(det: &'a Determination<'p>, f: impl Fn(&Event) -> bool) -> Option<&'a TraceStep<'p>> {
     det.trace.iter().find(|s| f(&s.event))
 }
 
@@ -475,11 +475,11 @@ fn total_days(segs: &[&Line]) -> i64 {
 /// What staff may have done on one line instead: each candidate is the
 /// line's amount under that mistake, the trace step where it would part,
 /// and the cause.
-fn line_candidates<'a>(
-    det: &'a Determination,
+fn line_candidates<'a, 'p>(
+    det: &'a Determination<'p>,
     id: &str,
     segs: &[&Line],
-) -> Vec<(Decimal, Option<&'a TraceStep>, Cause)> {
+) -> Vec<(Decimal, Option<&'a TraceStep<'p>>, Cause)> {
     let mut out = Vec::new();
     let (Some(first), Some(last)) = (segs.first(), segs.last()) else {
         return out;

@@ -10,7 +10,7 @@
 
 use crate::case::{Case, Fact, Facts, Schema};
 use crate::dates::{Period, parse_date};
-use crate::determination::{Event, Line, LineText, Recorder, display_quantity, line_amount};
+use crate::determination::{Event, Line, LineText, Recorder, Share, Shared, display_quantity, line_amount};
 use crate::error::{Error, ErrorKind, Location, Result};
 use crate::money::{round_half_up, round_money};
 use crate::pack::{Limits, Pack};
@@ -28,7 +28,9 @@ pub struct ScriptState {
     /// The declarative decisions a rule may evaluate (`decide`).
     pub declaratives: Arc<crate::engine::Declaratives>,
     pub as_of: NaiveDate,
-    pub rec: Recorder,
+    /// A script's recorder keeps the pack's texts shared, not borrowed:
+    /// it lives in a thread-local while the script runs.
+    pub rec: Recorder<'static>,
 }
 
 thread_local! {
@@ -129,7 +131,7 @@ fn read_figure(name: &str, key: Option<&str>, date: Option<NaiveDate>, if_unknow
             })?),
             _ => None,
         };
-        match (st.rec.param(store, id, key, at, None), if_unknown) {
+        match (st.rec.param::<Share>(store, id, key, at, None), if_unknown) {
             (Some(r), _) => Ok(Dynamic::from(r.value)),
             // The missing figure is recorded and the script goes on with a
             // zero placeholder, so that every missing figure is found; the
@@ -174,7 +176,7 @@ fn add_line(m: Map) -> HostResult<Dynamic> {
             return Err(host_err(format!("citation `{cite}` is not in citations.yaml")));
         }
         let line = Line {
-            text: Arc::new(LineText {
+            text: Shared::made(LineText {
                 id: Arc::from(id.as_str()),
                 label: Arc::from(text(&m, "label").unwrap_or_else(|| id.clone()).as_str()),
                 unit: Arc::from(text(&m, "unit").unwrap_or_default().as_str()),
@@ -185,7 +187,7 @@ fn add_line(m: Map) -> HostResult<Dynamic> {
             amount: line_amount(exact),
             from,
             to,
-            source: Arc::from(text(&m, "source").unwrap_or_default().as_str()),
+            source: Shared::made(text(&m, "source").unwrap_or_default()),
             basis: None,
         };
         let amount = line.amount;
@@ -222,7 +224,7 @@ fn decide(name: &str, case: Map) -> HostResult<Map> {
             to_json(&Dynamic::from_map(case)),
         );
         let mut sub = crate::determination::Recorder::new(st.rec.trace_on());
-        crate::engine::run_declarative(&st.pack, &d, &case, None, &mut sub)
+        crate::engine::run_declarative::<Share>(&st.pack, &d, &case, None, &mut sub)
             .map_err(|e| host_err(format!("evaluating `{name}`: {}", e.message)))?;
         let total = sub
             .total()
@@ -445,9 +447,8 @@ fn periods(from: &str, to: &str, names: Array) -> HostResult<Array> {
         let parts = crate::charges::segments(&st.pack.params, &ids, whole);
         let mut out = Array::new();
         for p in parts {
-            let label: Arc<str> = Arc::from("periods");
             st.rec.event(|| Event::Split {
-                line: label,
+                line: Shared::made("periods"),
                 from: p.from,
                 to: p.to,
                 days: p.days(),
@@ -648,7 +649,13 @@ pub fn compile(engine: &rhai::Engine, file: &str, text: &str) -> Result<AST> {
 }
 
 /// Runs a compiled decision script against a case.
-pub fn run(engine: &rhai::Engine, ast: &AST, file: &str, facts: Dynamic, state: ScriptState) -> (Recorder, Result<()>) {
+pub fn run(
+    engine: &rhai::Engine,
+    ast: &AST,
+    file: &str,
+    facts: Dynamic,
+    state: ScriptState,
+) -> (Recorder<'static>, Result<()>) {
     let limits = state.pack.limits;
     let mut scope = Scope::new();
     scope.push_constant("facts", facts);

@@ -61,7 +61,8 @@ fn a_letter_says_what_was_not_met_and_what_would_change_it() {
 
 #[test]
 fn leak_adjustment_determination_snapshot() {
-    let det = portland()
+    let engine = portland();
+    let det = engine
         .decide("leak_adjustment", &example("leak-adjustment"), &Options::default())
         .expect("decides");
     insta::assert_json_snapshot!(det, { ".pack.digest" => "[digest]" });
@@ -69,7 +70,8 @@ fn leak_adjustment_determination_snapshot() {
 
 #[test]
 fn a_leak_credit_re_computes_the_bill_and_traces_it() {
-    let det = portland()
+    let engine = portland();
+    let det = engine
         .decide("leak_adjustment", &example("leak-adjustment"), &Options::default())
         .expect("decides");
     let trace = serde_json::to_value(&det.trace).expect("json");

@@ -27,7 +27,8 @@ usage_ccf: 15
 
 #[test]
 fn full_bill_fy2324_snapshot() {
-    let det = portland()
+    let engine = portland();
+    let det = engine
         .decide("bill", &case(FULL_FY2324), &Options::default())
         .expect("decides");
     insta::assert_json_snapshot!(det, { ".pack.digest" => "[digest]" });
@@ -60,7 +61,8 @@ fn missing_figures_error_snapshot() {
 
 #[test]
 fn total_is_the_sum_of_rounded_lines() {
-    let det = portland()
+    let engine = portland();
+    let det = engine
         .decide("bill", &case(FULL_FY2324), &Options::default())
         .expect("decides");
     let sum: rust_decimal::Decimal = det.lines.iter().map(|l| l.amount).sum();
@@ -111,7 +113,8 @@ fn trace_off_gives_the_same_result_without_trace() {
 
 #[test]
 fn every_parameter_read_is_in_the_trace() {
-    let det = portland()
+    let engine = portland();
+    let det = engine
         .decide("bill", &case(FULL_FY2324), &Options::default())
         .expect("decides");
     let json = serde_json::to_value(&det).expect("json");
@@ -136,7 +139,8 @@ fn every_parameter_read_is_in_the_trace() {
 
 #[test]
 fn determination_names_pack_and_digest() {
-    let det = portland()
+    let engine = portland();
+    let det = engine
         .decide("bill", &case(FULL_FY2324), &Options::default())
         .expect("decides");
     assert_eq!(det.pack.id, "portland");

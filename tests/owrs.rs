@@ -590,7 +590,7 @@ mod formula_decisions {
     const INPUTS: &str =
         "  usage_ccf: { type: number }\n  meter_size: { type: text }\n  days: { type: number, required: false }\n";
 
-    fn bill(engine: &Engine, case: serde_json::Value) -> Result<ratebook::Determination, String> {
+    fn bill(engine: &Engine, case: serde_json::Value) -> Result<ratebook::Determination<'_>, String> {
         engine
             .decide("bill", &Case::from_value("case", case), &Options::default())
             .map_err(|e| e.message)

@@ -32,7 +32,8 @@ fn claim(text: &str) -> Claim {
 
 /// The review of a case against a claim, with the causes found.
 fn causes(case: &Case, decision: &str, claim_text: &str) -> (ratebook::review::Review, Vec<&'static str>) {
-    let det = engine().decide(decision, case, &Options::default()).expect("decides");
+    let engine = engine();
+    let det = engine.decide(decision, case, &Options::default()).expect("decides");
     let r = review(&det, &claim(claim_text), Decimal::ZERO);
     let codes = r
         .differences
@@ -161,7 +162,8 @@ fn a_shutoff_with_notice_only_to_the_tenant_is_caught() {
 
 #[test]
 fn agreement_is_exact_to_the_cent_unless_a_tolerance_is_given() {
-    let det = engine()
+    let engine = engine();
+    let det = engine
         .decide("bill", &file_case("winter-average"), &Options::default())
         .expect("decides");
     assert!(review(&det, &claim("total: \"423.15\""), Decimal::ZERO).agrees());
@@ -183,7 +185,7 @@ fn agreement_is_exact_to_the_cent_unless_a_tolerance_is_given() {
         &std::fs::read_to_string("examples/cases/leak-adjustment.yaml").expect("exists"),
     )
     .expect("parses");
-    let det = engine()
+    let det = engine
         .decide("leak_adjustment", &leak, &Options::default())
         .expect("decides");
     let r = review(&det, &claim("outcome: ineligible"), Decimal::ZERO);

@@ -9,10 +9,13 @@ fn engine() -> Engine {
     Engine::new(Pack::load(&FolderLoader, "tests/packs/scripted").expect("loads")).expect("compiles")
 }
 
-fn run(decision: &str, case: &str) -> Result<ratebook::Determination, ratebook::Error> {
+fn run(decision: &str, case: &str) -> Result<ratebook::Determination<'static>, ratebook::Error> {
     let c = Case::parse("case.yaml", case).expect("parses");
     let as_of = chrono::NaiveDate::from_ymd_opt(2024, 8, 1);
-    engine().decide(decision, &c, &Options { as_of, trace: true })
+    // A determination kept after its engine is dropped: `into_owned`.
+    engine()
+        .decide(decision, &c, &Options { as_of, trace: true })
+        .map(ratebook::Determination::into_owned)
 }
 
 #[test]
@@ -138,9 +141,11 @@ fn scripts_run_on_many_threads_with_one_engine() {
     });
 }
 
-fn run_default(decision: &str, case: &str) -> Result<ratebook::Determination, ratebook::Error> {
+fn run_default(decision: &str, case: &str) -> Result<ratebook::Determination<'static>, ratebook::Error> {
     let c = Case::parse("case.yaml", case).expect("parses");
-    engine().decide(decision, &c, &Options::default())
+    engine()
+        .decide(decision, &c, &Options::default())
+        .map(ratebook::Determination::into_owned)
 }
 
 #[test]

@@ -370,13 +370,13 @@ impl State {
     }
 
     /// Decides one case within the time limit.
-    fn decide_one(
+    fn decide_one<'e>(
         &self,
-        engine: &Engine,
+        engine: &'e Engine,
         asked: &Asked<'_>,
         case: &CaseFacts,
         trace: bool,
-    ) -> std::result::Result<Determination, Error> {
+    ) -> std::result::Result<Determination<'e>, Error> {
         crate::script::with_time_limit(self.limits.time_limit, || {
             engine.decide(
                 asked.decision,
@@ -398,9 +398,10 @@ struct DeterminationJson {
 }
 
 impl DeterminationJson {
-    fn of(mut det: Determination) -> Result<DeterminationJson> {
-        let json =
-            |d: &Determination| serde_json::to_vec(d).map_err(|e| Error::pack("ratebook::serve::json", e.to_string()));
+    fn of(mut det: Determination<'_>) -> Result<DeterminationJson> {
+        let json = |d: &Determination<'_>| {
+            serde_json::to_vec(d).map_err(|e| Error::pack("ratebook::serve::json", e.to_string()))
+        };
         let served = json(&det)?;
         let untraced = if det.trace.is_empty() {
             None
@@ -433,21 +434,22 @@ fn audit_failed(why: &str) -> Error {
     .with_help("try again; the server's operator should check the log's disk")
 }
 
-/// Decides the request's case: the determination (or error) and the
-/// case's text for the log.
-fn decide_request(
+/// Decides the request's case and makes what is answered from the
+/// determination (`finish`, while the engine it borrows from is held).
+fn decide_request<T>(
     state: &State,
     asked: &Asked<'_>,
     bytes: &Result<Bytes>,
     trace: bool,
-) -> std::result::Result<Determination, Error> {
+    finish: impl FnOnce(Determination<'_>) -> Result<T>,
+) -> std::result::Result<T, Error> {
     let bytes = bytes.as_ref().map_err(Clone::clone)?;
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Error::input("ratebook::case::not_utf8", "the case is not UTF-8 text"))?;
     let served = state.served();
     let engine = served.engine(asked.pack, asked.known_at)?;
     let case = CaseFacts::parse("the case", text)?;
-    state.decide_one(&engine, asked, &case, trace)
+    finish(state.decide_one(&engine, asked, &case, trace)?)
 }
 
 fn body_bytes(bytes: &Result<Bytes>) -> &[u8] {
@@ -520,7 +522,7 @@ async fn decision_response(
         Shape::Json { trace } => trace,
         Shape::Explained(_) => true,
     };
-    let prepared = decide_request(state, asked, bytes, trace).and_then(|mut det| {
+    let prepared = decide_request(state, asked, bytes, trace, |mut det| {
         let explained = match shape {
             Shape::Json { .. } => None,
             Shape::Explained(format) => {
@@ -715,7 +717,9 @@ async fn decide_batch(
                     return (Err(late), value.to_string().into_bytes());
                 }
                 let case = CaseFacts::from_value(&format!("case {i}"), value);
-                let outcome = worker_state.decide_one(&engine, &asked, &case, trace);
+                let outcome = worker_state
+                    .decide_one(&engine, &asked, &case, trace)
+                    .and_then(DeterminationJson::of);
                 // The log keeps a case's text only when no determination carries it.
                 let text = match outcome {
                     Ok(_) => Vec::new(),
@@ -745,7 +749,6 @@ async fn decide_batch(
     let caller = Caller::of(principal, remote);
     let mut pending = Vec::with_capacity(decided.len());
     for (i, (outcome, text)) in decided.into_iter().enumerate() {
-        let outcome = outcome.and_then(DeterminationJson::of);
         let rx = state.log(
             &caller,
             &asked,
