@@ -488,8 +488,10 @@ impl Source {
     }
 
     /// A raw CSV row read straight into facts (`None` for a JSON line,
-    /// which becomes a case): its number, `id` and facts (or why not).
-    pub fn facts<'r>(&self, direct: &Direct, r: &'r RawRow) -> Option<FactsRow<'r>> {
+    /// which becomes a case): its number, `id` and facts (or why not). A
+    /// plain row is read into `buf` (one per worker, from `direct.buffer()`),
+    /// so no facts are copied for it.
+    pub fn facts<'r, 'f>(&self, direct: &Direct, r: &'r RawRow, buf: &'f mut RowFacts) -> Option<FactsRow<'r, 'f>> {
         let Raw::Record(rec) = &r.raw else {
             return None;
         };
@@ -497,8 +499,8 @@ impl Source {
         if let Some(e) = self.width_error(at, rec) {
             return Some((at, row_id(&self.headers, rec).map(Cow::Owned), Err(e)));
         }
-        if let Some((id, facts)) = plain_facts(direct, rec) {
-            return Some((at, id.map(Cow::Borrowed), Ok(facts)));
+        if let Some(id) = plain_facts(direct, rec, &mut buf.0) {
+            return Some((at, id.map(Cow::Borrowed), Ok(Cow::Borrowed(&buf.0))));
         }
         let mut id = None;
         let bad = |id, m: String| Some((at, id, Err(bad_row(&self.name, at, "ratebook::batch::bad_row", m))));
@@ -551,6 +553,7 @@ impl Source {
         let facts = direct
             .schema
             .check_fields(&format!("{} row {at}", self.name), &values)
+            .map(Cow::Owned)
             .map_err(Box::new);
         Some((at, id, facts))
     }
@@ -563,7 +566,17 @@ impl Source {
     }
 }
 
+/// The facts a worker reads plain rows into, one after another: a row's
+/// cells overwrite their fields (an empty cell restores the default) and
+/// every other field keeps its default, so a row copies no facts.
+pub struct RowFacts(crate::case::Facts);
+
 impl<'a> Direct<'a> {
+    /// A buffer to read rows into with this plan (`Source::facts`).
+    pub fn buffer(&self) -> RowFacts {
+        RowFacts(self.template.as_ref().map(|(f, _)| f.clone()).unwrap_or_default())
+    }
+
     /// The text of a field in facts read through this plan: a text field's
     /// text, an enum field's value (borrowed from the decision).
     pub fn text(&self, facts: &crate::case::Facts, f: crate::case::FieldId) -> Option<std::borrow::Cow<'a, str>> {
@@ -579,15 +592,19 @@ impl<'a> Direct<'a> {
     }
 }
 
-/// A record's `id` and facts when every cell plainly is what its field
-/// takes, read without making a case value; `None` when a cell is not, so
-/// that the row is checked as a case is and its problems are reported the
-/// same way.
-fn plain_facts<'r>(direct: &Direct, rec: &'r csv::ByteRecord) -> Option<(Option<&'r str>, crate::case::Facts)> {
+/// A record's facts read into `facts` (which holds the template's defaults
+/// but for the columns' fields, each of which is set here), when every cell
+/// plainly is what its field takes, without making a case value: the row's
+/// `id`. `None` when a cell is not, so that the row is checked as a case is
+/// and its problems are reported the same way.
+fn plain_facts<'r>(
+    direct: &Direct,
+    rec: &'r csv::ByteRecord,
+    facts: &mut crate::case::Facts,
+) -> Option<Option<&'r str>> {
     let schema = direct.schema;
     let (template, required) = direct.template.as_ref()?;
     let whole = std::str::from_utf8(rec.as_slice()).ok()?;
-    let mut facts = template.clone();
     let mut given = 0u64;
     let mut period: Option<(crate::case::FieldId, Option<&str>, Option<&str>)> = None;
     let mut id = None;
@@ -606,7 +623,11 @@ fn plain_facts<'r>(direct: &Direct, rec: &'r csv::ByteRecord) -> Option<(Option<
         let fact = match (&c.coded, c.part) {
             (Some((_, facts)), None) => facts.iter().find(|(k, _)| *k == cell)?.1.clone(),
             (Some(_), Some(_)) => return None,
-            (None, _) if cell.is_empty() => continue,
+            (None, _) if cell.is_empty() => {
+                // The field's default, as in a row that never gave it.
+                facts.set(field, template.get(field).clone())?;
+                continue;
+            }
             (None, Some(part)) => {
                 let p = period.get_or_insert((field, None, None));
                 if p.0 != field {
@@ -628,14 +649,15 @@ fn plain_facts<'r>(direct: &Direct, rec: &'r csv::ByteRecord) -> Option<(Option<
         facts.set(field, schema.period_of_texts(from?, to?)?)?;
         given |= 1 << field.0;
     }
-    (required & !given == 0).then_some((id, facts))
+    (required & !given == 0).then_some(id)
 }
 
-/// A row read into facts: number, `id`, facts or why not.
-pub type FactsRow<'r> = (
+/// A row read into facts: number, `id`, facts (in the worker's buffer, or
+/// checked as a case's) or why not.
+pub type FactsRow<'r, 'f> = (
     usize,
     Option<std::borrow::Cow<'r, str>>,
-    std::result::Result<crate::case::Facts, Box<Error>>,
+    std::result::Result<Cow<'f, crate::case::Facts>, Box<Error>>,
 );
 
 fn unmapped(column: &str, cell: &str, path: &str, values: &CellValues) -> String {
@@ -816,7 +838,7 @@ fn decide_raw(
     engine: &Engine,
     opts: &BatchOptions,
     source: &Source,
-    direct: Option<(&Direct, &LineColumns)>,
+    direct: Option<(&Direct, &LineColumns, &mut RowFacts)>,
     raw: &RawRow,
     out: &mut String,
 ) -> bool {
@@ -824,8 +846,8 @@ fn decide_raw(
         as_of: opts.as_of,
         trace: opts.trace,
     };
-    if let Some((direct, columns)) = direct
-        && let Some((row, id, facts)) = source.facts(direct, raw)
+    if let Some((direct, columns, buf)) = direct
+        && let Some((row, id, facts)) = source.facts(direct, raw, buf)
     {
         let amounts = facts.map_err(|e| *e).and_then(|f| {
             engine
@@ -1025,7 +1047,9 @@ pub fn run<R: BufRead + Send>(
                             decided: 0,
                             text: String::with_capacity(rows.len() * 96),
                         };
+                        let mut buf = direct.map(|(d, _)| d.buffer());
                         for r in rows {
+                            let direct = direct.zip(buf.as_mut()).map(|((d, c), f)| (d, c, f));
                             b.decided += usize::from(decide_raw(engine, opts, &source, direct, r, &mut b.text));
                         }
                         b

@@ -5,7 +5,7 @@
 //! cause (the lines and figures that moved). Reports as markdown, JSON and a
 //! self-contained HTML page with SVG charts.
 
-use crate::batch::{CHUNK, Direct, RawRow, RowName, Rows, Source};
+use crate::batch::{CHUNK, Direct, RawRow, RowFacts, RowName, Rows, Source};
 use crate::case::{Case, FieldId, Schema};
 use crate::determination::{Determination, Recorder};
 use crate::engine::{Engine, Options, Reuse};
@@ -218,13 +218,14 @@ fn amounts_both<'a>(
     as_of: Option<chrono::NaiveDate>,
     source: &Source,
     direct: &'a Both,
+    (buf_base, buf_proposed): &mut (RowFacts, Option<RowFacts>),
     r: &RawRow,
 ) -> Option<Account<'a>> {
-    let (row, id, fb) = source.facts(&direct.base, r)?;
+    let (row, id, fb) = source.facts(&direct.base, r, buf_base)?;
     // The proposal's facts, when its decision takes other inputs.
-    let own = match &direct.proposed {
-        Some(dp) => Some(source.facts(dp, r)?.2),
-        None => None,
+    let own = match (&direct.proposed, buf_proposed) {
+        (Some(dp), Some(buf)) => Some(source.facts(dp, r, buf)?.2),
+        _ => None,
     };
     let mut a = Account::at(row);
     let (fb, fp) = match (&fb, &own) {
@@ -419,10 +420,17 @@ pub fn run<R: BufRead + Send>(
         }),
         _ => None,
     };
-    let decide = |r: &RawRow| {
+    // Each worker reads rows into its own facts for each pack.
+    let buffers = || {
         direct
             .as_ref()
-            .and_then(|d| amounts_both((base, proposed), decision, as_of, &source, d, r))
+            .map(|d| (d.base.buffer(), d.proposed.as_ref().map(Direct::buffer)))
+    };
+    let decide = |bufs: &mut Option<(RowFacts, Option<RowFacts>)>, r: &RawRow| {
+        direct
+            .as_ref()
+            .zip(bufs.as_mut())
+            .and_then(|(d, b)| amounts_both((base, proposed), decision, as_of, &source, d, b, r))
             .unwrap_or_else(|| {
                 let (row, _, case) = source.row(r);
                 decide_both(base, proposed, decision, as_of, row, case)
@@ -450,7 +458,7 @@ pub fn run<R: BufRead + Send>(
                 }
                 raw.refill(&mut upcoming, CHUNK);
             },
-            || current.par_iter().map(decide).collect::<Vec<_>>(),
+            || current.par_iter().map_init(buffers, decide).collect::<Vec<_>>(),
         );
         // `upcoming` now holds the rows just decided, `current` the next.
         std::mem::swap(&mut current, &mut upcoming);

@@ -444,7 +444,9 @@ fn rows_read_into_facts_are_judged_as_cases_are() {
 
 /// Credits computed from earlier lines (Clean River Rewards, registered
 /// part-way through a period) and the low-income discount come out the same
-/// from facts (CSV) as from cases (JSON Lines), line by line.
+/// from facts (CSV) as from cases (JSON Lines), line by line. Later rows
+/// leave empty cells an earlier row filled: read into a worker's reused
+/// facts, each must get the field's default, not the row before's.
 #[test]
 fn credits_from_earlier_lines_are_the_same_from_facts_and_from_cases() {
     let dir = std::env::temp_dir().join(format!("ratebook-batch-credits-{}", std::process::id()));
