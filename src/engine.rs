@@ -260,7 +260,12 @@ impl Engine {
             let mut fits = true;
             let mut add = |column: Option<usize>, amount: Decimal| {
                 if let Some(slot) = column.and_then(|c| lines.get_mut(c)) {
-                    *slot = slot.unwrap_or_default().checked_add(amount);
+                    // A column's first amount is taken as it is (most
+                    // have one); later parts of a split add to it.
+                    *slot = match *slot {
+                        None if fits => Some(amount),
+                        other => other.and_then(|s| s.checked_add(amount)),
+                    };
                     fits &= slot.is_some();
                 }
             };
