@@ -868,10 +868,31 @@ fn decide_raw(
     let result = case
         .map_err(|e| *e)
         .and_then(|c| engine.decide(&opts.decision, &c, &options));
-    let (ok, line) = output_line(opts, row, id, result);
-    out.push_str(&line);
+    let ok = output_line(opts, row, id, result, out);
     out.push('\n');
     ok
+}
+
+thread_local! {
+    /// A worker's buffer for a determination's JSON, reused row after row
+    /// (so no row grows a string of its own from nothing).
+    static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Appends a determination's JSON to `into`.
+fn push_json(into: &mut String, det: &crate::determination::Determination) {
+    JSON.with(|buf| {
+        let Ok(mut buf) = buf.try_borrow_mut() else {
+            into.push_str(&serde_json::to_string(det).unwrap_or_default());
+            return;
+        };
+        buf.clear();
+        if serde_json::to_writer(&mut *buf, det).is_ok()
+            && let Ok(text) = std::str::from_utf8(&buf)
+        {
+            into.push_str(text);
+        }
+    });
 }
 
 /// A row's name in messages (`accounts.csv row 12`), written only when one is.
@@ -934,7 +955,8 @@ fn output_line(
     row: usize,
     id: Option<String>,
     result: std::result::Result<crate::determination::Determination, Error>,
-) -> (bool, String) {
+    into: &mut String,
+) -> bool {
     if let Some(lines) = &opts.csv_lines {
         let ok = result.is_ok();
         let mut out = row.to_string();
@@ -968,10 +990,14 @@ fn output_line(
                 cell(&format!("{}: {}", e.code, e.message));
             }
         }
-        return (ok, out);
+        into.push_str(&out);
+        return ok;
     }
     match result {
-        Ok(det) => (true, serde_json::to_string(&det).unwrap_or_default()),
+        Ok(det) => {
+            push_json(into, &det);
+            true
+        }
         Err(e) => {
             let mut v = e.to_json();
             if let Some(o) = v.as_object_mut() {
@@ -980,7 +1006,8 @@ fn output_line(
                     o.insert("id".into(), Value::from(id));
                 }
             }
-            (false, v.to_string())
+            into.push_str(&v.to_string());
+            false
         }
     }
 }
@@ -1025,6 +1052,14 @@ pub fn run<R: BufRead + Send>(
     };
     // Two chunks of rows: one decided while the next is read into the
     // other's buffers (and the one before written).
+    // About the size of an output row (a Portland bill's: a CSV row, a
+    // determination, one with its trace), so that a block's text is
+    // rarely grown and copied.
+    let row_bytes = match (&opts.csv_lines, opts.trace) {
+        (Some(_), _) => 96,
+        (None, false) => 3 << 10,
+        (None, true) => 6 << 10,
+    };
     let mut current = Vec::with_capacity(CHUNK);
     raw.refill(&mut current, CHUNK);
     let mut upcoming = Vec::with_capacity(CHUNK);
@@ -1045,7 +1080,7 @@ pub fn run<R: BufRead + Send>(
                         let mut b = Block {
                             rows: rows.len(),
                             decided: 0,
-                            text: String::with_capacity(rows.len() * 96),
+                            text: String::with_capacity(rows.len() * row_bytes),
                         };
                         let mut buf = direct.map(|(d, _)| d.buffer());
                         for r in rows {
