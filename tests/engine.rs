@@ -289,3 +289,42 @@ fn set_rejects_unknown_parameters_and_keys() {
         "ratebook::cli::bad_set"
     );
 }
+
+/// A determination kept after its engine is dropped (`into_owned`) is the
+/// same determination: the same JSON, trace and all, for a bill that reads
+/// every kind of figure, a split period and a tier list.
+#[test]
+fn an_owned_determination_outlives_its_engine_unchanged() {
+    let owned = |pack: Pack, text: &str| {
+        let engine = Engine::new(pack).expect("compiles");
+        let det = engine
+            .decide("bill", &case(text), &Options::default())
+            .expect("decides");
+        let borrowed = serde_json::to_string(&det).expect("json");
+        let owned = det.into_owned();
+        drop(engine);
+        (borrowed, owned)
+    };
+    let tiered = || ratebook::pack::Pack::load(&ratebook::pack::FolderLoader, "tests/packs/tiered").expect("loads");
+    for (pack, text, kinds) in [
+        (
+            Pack::portland().expect("loads"),
+            FULL_FY2324,
+            &["param", "condition", "basis", "line"][..],
+        ),
+        (
+            tiered(),
+            "{ period: { from: 2017-01-30, to: 2017-03-31 }, usage_ccf: 20 }",
+            &["tiers", "split", "line"][..],
+        ),
+    ] {
+        let (borrowed, det) = owned(pack, text);
+        assert_eq!(serde_json::to_string(&det).expect("json"), borrowed);
+        for kind in kinds {
+            assert!(
+                borrowed.contains(&format!("\"kind\":\"{kind}\"")),
+                "the trace has {kind} steps"
+            );
+        }
+    }
+}
