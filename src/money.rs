@@ -130,7 +130,7 @@ pub fn sum(amounts: impl Iterator<Item = Decimal> + Clone) -> Option<Decimal> {
         if a.scale() != 2 {
             return amounts.into_iter().try_fold(Decimal::ZERO, Decimal::checked_add);
         }
-        cents += a.mantissa();
+        cents = cents.checked_add(a.mantissa())?;
     }
     Decimal::try_from_i128_with_scale(cents, 2).ok()
 }
