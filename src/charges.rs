@@ -725,7 +725,10 @@ fn is_simple(q: &Qty) -> bool {
 pub type Segments = SmallVec<[Period; 4]>;
 
 /// `x * num / den`, dividing last, and skipping the work when it is a no-op;
-/// `None` beyond a decimal's digits.
+/// `None` beyond a decimal's digits. Out of line, like `push_line`,
+/// `tiered` and `credit_on_lines`: one copy serves every call site, which
+/// keeps the code a bill runs through small (see `benches/instructions.sh`).
+#[inline(never)]
 fn scale_by(x: Decimal, num: Decimal, den: Decimal) -> Option<Decimal> {
     let x = if crate::money::is_one(num) {
         x
@@ -977,6 +980,7 @@ fn starts_reason(c: &Charge, rec: &mut Recorder, d: NaiveDate, path: &str, appli
 
 /// A charge on earlier lines (a credit as a share of them): one line for
 /// each, at the rate in force at its start, days before `starts` left out.
+#[inline(never)]
 fn credit_on_lines<'s, 'p, K: Keep<'s, 'p>>(
     c: &'s Charge,
     rec: &mut Recorder<'p>,
@@ -1094,6 +1098,7 @@ fn rec_source<'s, 'p, K: Keep<'s, 'p>>(store: &'s ParamStore, c: &Charge, date: 
 }
 
 #[expect(clippy::too_many_arguments, reason = "the parts of one line, each named at the call")]
+#[inline(never)]
 fn push_line<'p>(
     c: &Charge,
     text: Shared<'p, LineText>,
@@ -1140,6 +1145,7 @@ fn push_line<'p>(
 )]
 /// Tiered rates: the quantity fills each tier in turn. When the period is
 /// split, each part's tier bounds are the bounds scaled by its share of days.
+#[inline(never)]
 fn tiered<'s, 'p, K: Keep<'s, 'p>>(
     c: &'s Charge,
     store: &'s ParamStore,

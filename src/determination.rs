@@ -719,6 +719,8 @@ impl<'p> Recorder<'p> {
     /// Reads a scalar or table figure in force on `date`. A missing figure
     /// is collected (every one the determination needs is reported) and
     /// `None` returned; an assumed or supplied figure adds a warning.
+    /// Out of line: one copy for every read a charge makes.
+    #[inline(never)]
     pub fn param<'s, K: Keep<'s, 'p>>(
         &mut self,
         store: &'s ParamStore,
