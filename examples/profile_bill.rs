@@ -2,9 +2,9 @@
 //! `profile_bill N` runs the engine N times with the full trace;
 //! `profile_bill N lean` with the trace off; `profile_bill N floor` and
 //! `profile_bill N floor-json` run the hand-written floor of `benches/`.
-//! With valgrind's callgrind, instruction counts per bill are repeatable
-//! on a busy machine where times are not:
-//! (Ir(N) - Ir(0)) / N.
+//! Under valgrind (callgrind, or cachegrind as `benches/instructions.sh`
+//! runs it), counts per bill are repeatable on a busy machine where times
+//! are not: (Ir(N) - Ir(0)) / N.
 #[path = "../benches/floor.rs"]
 mod floor;
 
