@@ -7,12 +7,13 @@
 //! are not: (Ir(N) - Ir(0)) / N.
 #[path = "../benches/floor.rs"]
 mod floor;
+use ratebook::{Case, Engine, Options, Pack};
 
 /// The allocator the `ratebook` binary (CLI, batch, HTTP server) runs
 /// with, so the engine is measured as it ships; the floor runs under it too.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use ratebook::{Case, Engine, Options, Pack};
+
 fn main() {
     let Ok(engine) = Pack::portland().and_then(Engine::new) else {
         return;
