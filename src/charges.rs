@@ -648,7 +648,7 @@ fn eval_qty<'s, 'p, K: Keep<'s, 'p>>(
                     continue;
                 }
                 let v = eval_qty::<K>(q, facts, store, rec, date, line, basis.as_deref_mut())?;
-                best = Some(best.map_or(v, |b| b.min(v)));
+                best = Some(best.map_or(v, |b| crate::money::lesser(b, v)));
             }
             if let Some(b) = basis {
                 b.lesser = true;
@@ -744,15 +744,16 @@ fn scale_by(x: Decimal, num: Decimal, den: Decimal) -> Option<Decimal> {
 
 /// Splits `period` at the sorted `dates` that fall strictly inside it.
 pub fn split_at(dates: &[NaiveDate], period: Period) -> Segments {
-    let start = dates.partition_point(|d| *d <= period.from);
+    let inside = dates
+        .get(dates.partition_point(|d| *d <= period.from)..)
+        .unwrap_or_default();
+    // Most periods lie between two changes.
+    if inside.first().is_none_or(|d| *d >= period.to) {
+        return smallvec::smallvec![period];
+    }
     let mut out = Segments::new();
     let mut from = period.from;
-    for &d in dates
-        .get(start..)
-        .unwrap_or_default()
-        .iter()
-        .take_while(|d| **d < period.to)
-    {
+    for &d in inside.iter().take_while(|d| **d < period.to) {
         out.push(Period { from, to: d });
         from = d;
     }

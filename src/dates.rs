@@ -9,15 +9,23 @@ use std::sync::Arc;
 pub fn parse_date(text: &str) -> Option<NaiveDate> {
     // Exactly YYYY-MM-DD (chrono's general parser also takes signed and
     // longer years, which a meter read never has, and is slower).
-    let b = text.trim().as_bytes();
+    // Ten characters cannot be a date with space around it: trim only
+    // when there may be some.
+    let b = match text.len() {
+        10 => text.as_bytes(),
+        _ => text.trim().as_bytes(),
+    };
     let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *b else {
         return None;
     };
-    let digit = |c: u8| c.is_ascii_digit().then(|| u32::from(c - b'0'));
-    let year = digit(y0)? * 1000 + digit(y1)? * 100 + digit(y2)? * 10 + digit(y3)?;
-    let month = digit(m0)? * 10 + digit(m1)?;
-    let day = digit(d0)? * 10 + digit(d1)?;
-    NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)
+    // Each digit's value, checked all at once (a non-digit wraps past 9).
+    let digits = [y0, y1, y2, y3, m0, m1, d0, d1].map(|c| u16::from(c.wrapping_sub(b'0')));
+    if digits.iter().any(|d| *d > 9) {
+        return None;
+    }
+    let [y0, y1, y2, y3, m0, m1, d0, d1] = digits;
+    let year = i32::from(y0 * 1000 + y1 * 100 + y2 * 10 + y3);
+    NaiveDate::from_ymd_opt(year, u32::from(m0 * 10 + m1), u32::from(d0 * 10 + d1))
 }
 
 /// A service period between two meter reads. Service days = `to - from`:
@@ -166,9 +174,24 @@ mod tests {
             "2024/01/01",
             "+2024-01-01",
             "２０２４-01-01",
+            "2024-0a-01",
+            "2024-01-0/",
+            "2024-01-:1",
+            " 2024-1-01",
             "",
         ] {
             assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        assert_eq!(parse_date(" 2024-02-29\n"), NaiveDate::from_ymd_opt(2024, 2, 29));
+    }
+
+    proptest::proptest! {
+        /// Any ten characters parse as chrono's strict `%Y-%m-%d` reads them.
+        #[test]
+        fn dates_parse_as_chrono_reads_them(text in "[0-9/:a -]{4}-[0-9/:]{2}-[0-9/: ]{2}") {
+            let chrono = NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok()
+                .filter(|_| text.bytes().all(|b| b.is_ascii_digit() || b == b'-'));
+            proptest::prop_assert_eq!(parse_date(&text), chrono);
         }
     }
 

@@ -705,15 +705,20 @@ impl<'p> Recorder<'p> {
         self.amounts_only
     }
 
-    /// Records a trace event (nothing when the trace is off).
+    /// Records a trace event (nothing when the trace is off: the test is
+    /// made where the event would be, the event is never built).
+    #[inline(always)]
     pub fn event(&mut self, event: impl FnOnce() -> Event<'p>) {
         if self.trace_on {
-            self.step += 1;
-            self.trace.push(TraceStep {
-                step: self.step,
-                event: event(),
-            });
+            self.push_event(event());
         }
+    }
+
+    /// Adds an event to the trace, numbered.
+    #[inline(never)]
+    fn push_event(&mut self, event: Event<'p>) {
+        self.step += 1;
+        self.trace.push(TraceStep { step: self.step, event });
     }
 
     /// Reads a scalar or table figure in force on `date`. A missing figure
