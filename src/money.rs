@@ -98,17 +98,27 @@ pub fn round_half_up(value: Decimal, places: u32) -> Decimal {
 /// integers fall back to the decimal quotient. `den` must not be zero.
 /// `None` when the value is beyond a decimal's 28 digits.
 pub fn share_to_cents(x: Decimal, num: Decimal, den: Decimal) -> Option<Decimal> {
-    exact_share_to_cents(x, num, den).or_else(|| {
+    exact_share(x, num, den, 2).or_else(|| {
         let mut a = round_money(divide(x.checked_mul(num)?, den)?);
         a.rescale(2);
         Some(a)
     })
 }
 
-fn exact_share_to_cents(x: Decimal, num: Decimal, den: Decimal) -> Option<Decimal> {
-    // x * num / den * 100 = (mx * mn * 10^(sd + 2)) / (md * 10^(sx + sn)).
+/// `x * num / den` rounded half-up to 4 places, as a quantity is shown
+/// (`determination::display_quantity`), from the exact rational value as
+/// `share_to_cents` finds the cent (the same argument holds two places
+/// further on). `None` when the integers cannot hold it: then the decimal
+/// quotient is the caller's to round.
+pub fn share_to_4_places(x: Decimal, num: Decimal, den: Decimal) -> Option<Decimal> {
+    exact_share(x, num, den, 4)
+}
+
+/// `x * num / den` rounded half-up to `places` from the exact fraction.
+fn exact_share(x: Decimal, num: Decimal, den: Decimal, places: u32) -> Option<Decimal> {
+    // x * num / den * 10^p = (mx * mn * 10^(sd + p)) / (md * 10^(sx + sn)).
     let top = multiply(x.mantissa(), num.mantissa())?;
-    let shift = i64::from(den.scale()) + 2 - i64::from(x.scale()) - i64::from(num.scale());
+    let shift = i64::from(den.scale()) + i64::from(places) - i64::from(x.scale()) - i64::from(num.scale());
     let pow = |e: i64| POW10.get(usize::try_from(e).ok()?).copied();
     let (top, bottom) = if shift >= 0 {
         (multiply(top, pow(shift)?)?, den.mantissa())
@@ -118,7 +128,7 @@ fn exact_share_to_cents(x: Decimal, num: Decimal, den: Decimal) -> Option<Decima
     if bottom <= 0 {
         return None;
     }
-    Decimal::try_from_i128_with_scale(divide_half_up(top, bottom), 2).ok()
+    Decimal::try_from_i128_with_scale(divide_half_up(top, bottom), places).ok()
 }
 
 /// The exact sum of amounts; `None` beyond a decimal's 28 digits. Amounts
@@ -350,6 +360,21 @@ mod tests {
             let mut want = round_money(divide(x * n, d).unwrap_or_default());
             want.rescale(2);
             proptest::prop_assert_eq!(share_to_cents(x, n, d), Some(want));
+        }
+
+        /// A quantity shown to 4 places from the exact share is the
+        /// decimal quotient rounded, for bills' sizes of quantity, days and
+        /// divisor (per-month charges: area / 1,000 x days / days a month).
+        #[test]
+        fn a_share_to_4_places_is_the_rounded_quotient(
+            q in 0i64..100_000_000, qs in 0u32..7,
+            num in 1i64..1_200, den in 1i64..1_200_000, ds in 0u32..5,
+        ) {
+            let x = Decimal::new(q, qs);
+            let (n, d) = (Decimal::from(num), Decimal::new(den, ds));
+            let want = round_half_up(divide(x * n, d).unwrap_or_default(), 4);
+            let got = share_to_4_places(x, n, d);
+            proptest::prop_assert_eq!(got.map(|g| g.normalize()), Some(want.normalize()));
         }
 
         /// Half-up rounding by the mantissa (64-bit or 128-bit) is the
