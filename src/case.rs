@@ -489,7 +489,8 @@ impl Schema {
     /// Checks a case, reporting every problem at once.
     pub fn check(&self, case: &Case) -> Result<Facts> {
         let mut problems: Vec<Problem> = Vec::new();
-        let facts = self.check_map(&case.value, "", &mut problems);
+        let mut facts = Facts::default();
+        self.check_map(&case.value, "", &mut problems, &mut facts);
         self.report(&case.name, problems)?;
         Ok(facts)
     }
@@ -520,7 +521,7 @@ impl Schema {
 
     /// Checks one map of fields (the case, or an item of a list) whose
     /// paths start with `prefix`; problems are collected, not returned.
-    fn check_map(&self, value: &Value, prefix: &str, problems: &mut Vec<Problem>) -> Facts {
+    fn check_map(&self, value: &Value, prefix: &str, problems: &mut Vec<Problem>, facts: &mut Facts) {
         let mut unknown: Vec<Problem> = Vec::new();
         let mut found: smallvec::SmallVec<[Option<&Value>; 16]> = smallvec::smallvec![None; self.fields.len()];
         self.walk(
@@ -531,9 +532,8 @@ impl Schema {
             &mut found,
             &mut unknown,
         );
-        let facts = self.check_found(&found, prefix, problems);
+        self.check_found(&found, prefix, problems, facts);
         problems.append(&mut unknown);
-        facts
     }
 
     /// Checks a case given as one value per field (by `FieldId`): a CSV
@@ -547,14 +547,16 @@ impl Schema {
             .map(|(i, _)| values.get(i).and_then(Option::as_ref))
             .collect();
         let mut problems = Vec::new();
-        let facts = self.check_found(&found, "", &mut problems);
+        let mut facts = Facts::default();
+        self.check_found(&found, "", &mut problems, &mut facts);
         self.report(name, problems)?;
         Ok(facts)
     }
 
     /// Each field's fact from its value (found by path), collecting problems.
-    fn check_found(&self, found: &[Option<&Value>], prefix: &str, problems: &mut Vec<Problem>) -> Facts {
-        let mut facts = smallvec::SmallVec::with_capacity(self.fields.len());
+    fn check_found(&self, found: &[Option<&Value>], prefix: &str, problems: &mut Vec<Problem>, into: &mut Facts) {
+        let facts = &mut into.0;
+        facts.reserve(self.fields.len());
         for (f, v) in self.fields.iter().zip(found.iter().copied()) {
             let path = || format!("{prefix}{}", f.path);
             match v.filter(|v| !v.is_null()) {
@@ -579,7 +581,6 @@ impl Schema {
                 }
             }
         }
-        Facts(facts)
     }
 
     /// Walks the case and the field tree together: finds each field's value
@@ -726,7 +727,9 @@ fn check_list(
             ));
             continue;
         }
-        out.push(items.check_map(item, &format!("{at}."), problems));
+        let mut facts = Facts::default();
+        items.check_map(item, &format!("{at}."), problems, &mut facts);
+        out.push(facts);
     }
     Ok(Fact::List(Arc::from(out)))
 }
@@ -758,9 +761,22 @@ fn check(f: &Field, v: &Value) -> Result<Fact, (&'static str, String)> {
             let obj = v
                 .as_object()
                 .ok_or_else(|| wrong("a period `{ from: YYYY-MM-DD, to: YYYY-MM-DD }`"))?;
-            let get = |k: &str| -> Result<NaiveDate, (&'static str, String)> {
-                let s = obj
-                    .get(k)
+            // One pass over the period's entries: `from`, `to`, nothing else.
+            let (mut from, mut to) = (None, None);
+            for (k, v) in obj {
+                match k.as_str() {
+                    "from" => from = Some(v),
+                    "to" => to = Some(v),
+                    _ => {
+                        return Err((
+                            "ratebook::case::unknown_field",
+                            format!("a period has only `from` and `to`, not `{k}`"),
+                        ));
+                    }
+                }
+            }
+            let date = |k: &str, v: Option<&Value>| -> Result<NaiveDate, (&'static str, String)> {
+                let s = v
                     .and_then(Value::as_str)
                     .ok_or_else(|| ("ratebook::case::missing_field", format!("the period has no `{k}` date")))?;
                 parse_date(s).ok_or_else(|| {
@@ -770,17 +786,9 @@ fn check(f: &Field, v: &Value) -> Result<Fact, (&'static str, String)> {
                     )
                 })
             };
-            for k in obj.keys() {
-                if k != "from" && k != "to" {
-                    return Err((
-                        "ratebook::case::unknown_field",
-                        format!("a period has only `from` and `to`, not `{k}`"),
-                    ));
-                }
-            }
             period_fact(Period {
-                from: get("from")?,
-                to: get("to")?,
+                from: date("from", from)?,
+                to: date("to", to)?,
             })
         }
         Kind::Bool => v.as_bool().map(Fact::Bool).ok_or_else(|| wrong("true or false")),
