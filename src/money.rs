@@ -115,6 +115,8 @@ pub fn share_to_4_places(x: Decimal, num: Decimal, den: Decimal) -> Option<Decim
 }
 
 /// `x * num / den` rounded half-up to `places` from the exact fraction.
+/// Inlined: each caller's places are a constant.
+#[inline(always)]
 fn exact_share(x: Decimal, num: Decimal, den: Decimal, places: u32) -> Option<Decimal> {
     // x * num / den * 10^p = (mx * mn * 10^(sd + p)) / (md * 10^(sx + sn)).
     let top = multiply(x.mantissa(), num.mantissa())?;
