@@ -36,10 +36,21 @@ pub enum Cond {
 }
 
 impl Cond {
+    /// Whether the case meets the condition. The two single tests most
+    /// charges have are made where they are asked for; the rest out of line.
+    #[inline]
     pub fn eval(&self, facts: &Facts) -> bool {
         match self {
             Cond::Includes(f, v) => matches!(facts.get(*f), Fact::Set(m) if m & (1u64 << v) != 0),
             Cond::Equals(f, v) => facts.get(*f).enum_index() == Some(*v),
+            _ => self.eval_compound(facts),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_compound(&self, facts: &Facts) -> bool {
+        match self {
+            Cond::Includes(..) | Cond::Equals(..) => self.eval(facts),
             Cond::In(f, vs) => facts.get(*f).enum_index().is_some_and(|i| vs.contains(&i)),
             Cond::Present(f) => facts.get(*f).is_present(),
             Cond::All(cs) => cs.iter().all(|c| c.eval(facts)),
