@@ -614,8 +614,32 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
 }
 
 /// Evaluates a quantity; `None` when a figure it needs is missing. Records
-/// the figures used (the branch taken) in `basis`.
+/// the figures used (the branch taken) in `basis`. A constant, or a case
+/// field that is given, is read where it is asked for; the rest out of line.
+#[inline]
 fn eval_qty<'s, 'p, K: Keep<'s, 'p>>(
+    q: &'s Qty,
+    facts: &Facts,
+    store: &'s ParamStore,
+    rec: &mut Recorder<'p>,
+    date: NaiveDate,
+    line: &Text<'p>,
+    basis: Option<&mut Basis>,
+) -> Option<Decimal> {
+    match (q, &basis) {
+        (Qty::Const(d), _) => return Some(*d),
+        (Qty::Field(f, _), None) => {
+            if let Some(v) = facts.get(*f).number() {
+                return Some(v);
+            }
+        }
+        _ => {}
+    }
+    eval_qty_compound::<K>(q, facts, store, rec, date, line, basis)
+}
+
+#[inline(never)]
+fn eval_qty_compound<'s, 'p, K: Keep<'s, 'p>>(
     q: &'s Qty,
     facts: &Facts,
     store: &'s ParamStore,
