@@ -724,9 +724,32 @@ impl<'p> Recorder<'p> {
     /// Reads a scalar or table figure in force on `date`. A missing figure
     /// is collected (every one the determination needs is reported) and
     /// `None` returned; an assumed or supplied figure adds a warning.
-    /// Out of line: one copy for every read a charge makes.
-    #[inline(never)]
+    /// When only amounts are wanted a figure found is read where it is
+    /// asked for (there is nothing to trace or warn of); the rest is out
+    /// of line, one copy for every read a charge makes.
+    #[inline]
     pub fn param<'s, K: Keep<'s, 'p>>(
+        &mut self,
+        store: &'s ParamStore,
+        id: ParamId,
+        key: Option<usize>,
+        date: NaiveDate,
+        line: Option<&Text<'p>>,
+    ) -> Option<Read<'s>> {
+        if self.amounts_only
+            && let Some((value, _, _, dated)) = store.get(id).and_then(|p| p.figure_at(date, key))
+        {
+            return Some(Read {
+                value,
+                effective_from: dated.from,
+                source: &dated.source,
+            });
+        }
+        self.param_recorded::<K>(store, id, key, date, line)
+    }
+
+    #[inline(never)]
+    fn param_recorded<'s, K: Keep<'s, 'p>>(
         &mut self,
         store: &'s ParamStore,
         id: ParamId,
