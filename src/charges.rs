@@ -613,41 +613,51 @@ fn compile_one(pack: &Pack, schema: &Schema, file: &str, raw: &RawCharge, earlie
     })
 }
 
+/// What a quantity is evaluated against: the case's facts, the pack's
+/// figures, the date of the part of the period, and the line it is for.
+#[derive(Clone, Copy)]
+struct Ask<'a, 's, 'p> {
+    facts: &'a Facts,
+    store: &'s ParamStore,
+    date: NaiveDate,
+    line: &'a Text<'p>,
+}
+
 /// Evaluates a quantity; `None` when a figure it needs is missing. Records
 /// the figures used (the branch taken) in `basis`. A constant, or a case
 /// field that is given, is read where it is asked for; the rest out of line.
 #[inline]
 fn eval_qty<'s, 'p, K: Keep<'s, 'p>>(
     q: &'s Qty,
-    facts: &Facts,
-    store: &'s ParamStore,
+    ask: Ask<'_, 's, 'p>,
     rec: &mut Recorder<'p>,
-    date: NaiveDate,
-    line: &Text<'p>,
     basis: Option<&mut Basis>,
 ) -> Option<Decimal> {
     match (q, &basis) {
         (Qty::Const(d), _) => return Some(*d),
         (Qty::Field(f, _), None) => {
-            if let Some(v) = facts.get(*f).number() {
+            if let Some(v) = ask.facts.get(*f).number() {
                 return Some(v);
             }
         }
         _ => {}
     }
-    eval_qty_compound::<K>(q, facts, store, rec, date, line, basis)
+    eval_qty_compound::<K>(q, ask, rec, basis)
 }
 
 #[inline(never)]
 fn eval_qty_compound<'s, 'p, K: Keep<'s, 'p>>(
     q: &'s Qty,
-    facts: &Facts,
-    store: &'s ParamStore,
+    ask: Ask<'_, 's, 'p>,
     rec: &mut Recorder<'p>,
-    date: NaiveDate,
-    line: &Text<'p>,
     mut basis: Option<&mut Basis>,
 ) -> Option<Decimal> {
+    let Ask {
+        facts,
+        store,
+        date,
+        line,
+    } = ask;
     match q {
         Qty::Const(d) => Some(*d),
         Qty::Field(f, path) => {
@@ -682,7 +692,7 @@ fn eval_qty_compound<'s, 'p, K: Keep<'s, 'p>>(
                 {
                     continue;
                 }
-                let v = eval_qty::<K>(q, facts, store, rec, date, line, basis.as_deref_mut())?;
+                let v = eval_qty::<K>(q, ask, rec, basis.as_deref_mut())?;
                 best = Some(best.map_or(v, |b| crate::money::lesser(b, v)));
             }
             if let Some(b) = basis {
@@ -701,7 +711,7 @@ fn eval_qty_compound<'s, 'p, K: Keep<'s, 'p>>(
                 {
                     continue;
                 }
-                return eval_qty::<K>(q, facts, store, rec, date, line, basis);
+                return eval_qty::<K>(q, ask, rec, basis);
             }
             None
         }
@@ -709,7 +719,7 @@ fn eval_qty_compound<'s, 'p, K: Keep<'s, 'p>>(
             if let Some(b) = basis.as_deref_mut() {
                 b.divisor = Some(*d);
             }
-            let v = eval_qty::<K>(a, facts, store, rec, date, line, basis)?;
+            let v = eval_qty::<K>(a, ask, rec, basis)?;
             let q = crate::money::divide(v, *d);
             if q.is_none() {
                 rec.overflowed(line);
@@ -719,10 +729,10 @@ fn eval_qty_compound<'s, 'p, K: Keep<'s, 'p>>(
         Qty::Cases(arms, otherwise) => {
             for (c, q) in arms {
                 if c.eval(facts) {
-                    return eval_qty::<K>(q, facts, store, rec, date, line, basis);
+                    return eval_qty::<K>(q, ask, rec, basis);
                 }
             }
-            eval_qty::<K>(otherwise, facts, store, rec, date, line, basis)
+            eval_qty::<K>(otherwise, ask, rec, basis)
         }
         Qty::Lines(..) => None,
     }
@@ -891,7 +901,13 @@ pub fn evaluate<'s, 'p, K: Keep<'s, 'p>>(
         // How the quantity was found, shown on the line unless it is plain
         // (or only amounts are wanted).
         let mut shown = (!is_simple(&c.quantity) && !rec.amounts_only()).then(Basis::default);
-        let Some(q) = eval_qty::<K>(&c.quantity, facts, store, rec, part.from, &id, shown.as_mut()) else {
+        let ask = Ask {
+            facts,
+            store,
+            date: part.from,
+            line: &id,
+        };
+        let Some(q) = eval_qty::<K>(&c.quantity, ask, rec, shown.as_mut()) else {
             // A missing figure was recorded; keep going to find the others.
             let _ = rec.param::<K>(store, c.rate, key, part.from, Some(&id));
             continue;
