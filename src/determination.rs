@@ -710,15 +710,12 @@ impl<'p> Recorder<'p> {
     #[inline(always)]
     pub fn event(&mut self, event: impl FnOnce() -> Event<'p>) {
         if self.trace_on {
-            self.push_event(event());
+            self.step += 1;
+            self.trace.push(TraceStep {
+                step: self.step,
+                event: event(),
+            });
         }
-    }
-
-    /// Adds an event to the trace, numbered.
-    #[inline(never)]
-    fn push_event(&mut self, event: Event<'p>) {
-        self.step += 1;
-        self.trace.push(TraceStep { step: self.step, event });
     }
 
     /// Reads a scalar or table figure in force on `date`. A missing figure
