@@ -193,7 +193,7 @@ pub fn parse_trimmed_decimal(t: &str) -> Option<Decimal> {
 /// `a < b`, comparing mantissas when both have the same scale (as a
 /// bound and the figure checked against it mostly do) and as decimals
 /// otherwise.
-pub fn less(a: Decimal, b: Decimal) -> bool {
+fn less(a: Decimal, b: Decimal) -> bool {
     if a.scale() == b.scale() {
         a.mantissa() < b.mantissa()
     } else {
