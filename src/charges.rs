@@ -8,7 +8,7 @@
 use crate::case::{Fact, Facts, FieldId, Schema};
 use crate::dates::Period;
 use crate::determination::{
-    Basis, Event, Keep, Line, LineText, Reason, Recorder, Shared, Tallied, Text, display_quantity, line_amount,
+    Basis, Event, Exact, Keep, Line, LineText, Reason, Recorder, Shared, Tallied, Text, display_quantity, line_amount,
 };
 use crate::error::{Error, Location, Result};
 use crate::money::parse_decimal;
@@ -979,20 +979,26 @@ pub fn evaluate<'s, 'p, K: Keep<'s, 'p>>(
                 };
                 // The amount is the exact share, q x rate x days / period
                 // days, dividing last and rounding once (a tie at half a cent
-                // stays a tie). A trace shows the decimal quotient; without
-                // one the cent is found from the exact fraction, the same
-                // cent (`money::share_to_cents`) with one integer division.
+                // stays a tie): the cent is found from the exact fraction
+                // with one integer division (`money::share_to_cents`). A
+                // trace keeps the fraction, to show as its decimal quotient;
+                // a percent rate or scale is divided out step by step.
                 let product = q.checked_mul(rate.value);
-                let amount = if rec.trace_on() {
+                let amount = if rec.trace_on() && (c.rate_is_percent || scale.is_some()) {
                     product
                         .and_then(|x| scale_by(x, num, den))
                         .and_then(|x| adjust(c, x, scale))
                         .map(Amount::of)
+                } else if rec.trace_on() {
+                    product.and_then(|x| Amount::share(x, num, den))
                 } else {
                     share(c, (num, den), scale)
                         .zip(product)
                         .and_then(|((n, d), x)| crate::money::share_to_cents(x, n, d))
-                        .map(|cents| Amount { exact: cents, cents })
+                        .map(|cents| Amount {
+                            exact: Exact::from(cents),
+                            cents,
+                        })
                 };
                 let Some(amount) = amount else {
                     rec.overflowed(&c.id);
@@ -1120,7 +1126,7 @@ fn share(c: &Charge, (num, den): (Decimal, Decimal), scale: Option<Decimal>) -> 
 
 /// A line's exact amount (shown in a trace) and that amount to the cent.
 struct Amount {
-    exact: Decimal,
+    exact: Exact,
     cents: Decimal,
 }
 
@@ -1128,8 +1134,22 @@ impl Amount {
     fn of(exact: Decimal) -> Amount {
         Amount {
             cents: line_amount(exact),
-            exact,
+            exact: Exact::from(exact),
         }
+    }
+
+    /// `x * num / den`, kept as that fraction, and its cent found from it.
+    /// `None` beyond a decimal's digits.
+    fn share(x: Decimal, num: Decimal, den: Decimal) -> Option<Amount> {
+        let value = if crate::money::is_one(num) {
+            x
+        } else {
+            x.checked_mul(num)?
+        };
+        Some(Amount {
+            cents: crate::money::share_to_cents(x, num, den)?,
+            exact: Exact::fraction(value, den),
+        })
     }
 }
 

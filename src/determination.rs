@@ -141,6 +141,66 @@ fn dec_ser<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
     crate::money::ser_display(d, s)
 }
 
+/// A line's exact amount before rounding: `value / divisor`, kept as that
+/// fraction (the divisor is 1 when it was divided out already) and divided
+/// out to a decimal's 28 digits only when read or written out, so a bill
+/// that is not shown never pays for the division. The cent is found from
+/// the same fraction (`money::share_to_cents`).
+#[derive(Debug, Clone, Copy)]
+pub struct Exact {
+    value: Decimal,
+    divisor: Decimal,
+}
+
+impl Exact {
+    /// `value / divisor`, for a caller that has found its cents (with
+    /// `money::share_to_cents`): a quotient whose cents fit a decimal fits
+    /// one itself, with fewer places if need be.
+    pub(crate) fn fraction(value: Decimal, divisor: Decimal) -> Exact {
+        Exact { value, divisor }
+    }
+
+    /// The exact amount: the decimal quotient, to a decimal's 28 digits.
+    pub fn value(&self) -> Decimal {
+        if crate::money::is_one(self.divisor) {
+            return self.value;
+        }
+        crate::money::divide(self.value, self.divisor).unwrap_or(self.value)
+    }
+}
+
+impl From<Decimal> for Exact {
+    fn from(value: Decimal) -> Exact {
+        Exact {
+            value,
+            divisor: Decimal::ONE,
+        }
+    }
+}
+
+impl std::ops::Neg for Exact {
+    type Output = Exact;
+
+    fn neg(self) -> Exact {
+        Exact {
+            value: -self.value,
+            divisor: self.divisor,
+        }
+    }
+}
+
+impl PartialEq for Exact {
+    fn eq(&self, other: &Exact) -> bool {
+        self.value() == other.value()
+    }
+}
+
+impl Serialize for Exact {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::money::ser_display(&self.value(), s)
+    }
+}
+
 /// Quantities are shown to 4 places (amounts are computed from the exact share).
 pub fn display_quantity(q: Decimal) -> Decimal {
     if q.scale() <= 4 {
@@ -349,8 +409,7 @@ pub enum Event<'p> {
         quantity: Decimal,
         #[serde(serialize_with = "dec_ser")]
         rate: Decimal,
-        #[serde(serialize_with = "dec_ser")]
-        exact: Decimal,
+        exact: Exact,
         #[serde(serialize_with = "money_ser")]
         amount: Decimal,
     },
@@ -874,7 +933,7 @@ impl<'p> Recorder<'p> {
         }
     }
 
-    pub fn add_line(&mut self, line: Line<'p>, exact: Decimal) {
+    pub fn add_line(&mut self, line: Line<'p>, exact: Exact) {
         self.event(|| Event::Line {
             line: line.id_text(),
             from: line.from,

@@ -1040,7 +1040,7 @@ fn add_line(
         source: Shared::Made(Arc::clone(source)),
         basis: None,
     };
-    rec.add_line(line, exact);
+    rec.add_line(line, exact.into());
 }
 
 /// The line a formula's figure is read for, as the trace names it.

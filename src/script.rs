@@ -191,7 +191,7 @@ fn add_line(m: Map) -> HostResult<Dynamic> {
             basis: None,
         };
         let amount = line.amount;
-        st.rec.add_line(line, exact);
+        st.rec.add_line(line, exact.into());
         Ok(Dynamic::from(amount))
     })
 }
