@@ -631,7 +631,7 @@ fn eval_qty<'s, 'p, K: Keep<'s, 'p>>(
     q: &'s Qty,
     ask: Ask<'_, 's, 'p>,
     rec: &mut Recorder<'p>,
-    basis: Option<&mut Basis>,
+    basis: Option<&mut Basis<'p>>,
 ) -> Option<Decimal> {
     match (q, &basis) {
         (Qty::Const(d), _) => return Some(*d),
@@ -650,7 +650,7 @@ fn eval_qty_compound<'s, 'p, K: Keep<'s, 'p>>(
     q: &'s Qty,
     ask: Ask<'_, 's, 'p>,
     rec: &mut Recorder<'p>,
-    mut basis: Option<&mut Basis>,
+    mut basis: Option<&mut Basis<'p>>,
 ) -> Option<Decimal> {
     let Ask {
         facts,
@@ -663,7 +663,7 @@ fn eval_qty_compound<'s, 'p, K: Keep<'s, 'p>>(
         Qty::Field(f, path) => {
             let v = facts.get(*f).number();
             match (v, basis) {
-                (Some(v), Some(b)) => b.terms.push((path.clone(), v)),
+                (Some(v), Some(b)) => b.terms.push((K::keep(path), v)),
                 (Some(_), None) => {}
                 (None, _) => rec.absent(path, line),
             }
@@ -672,7 +672,7 @@ fn eval_qty_compound<'s, 'p, K: Keep<'s, 'p>>(
         Qty::Param(p) => {
             let v = rec.param::<K>(store, *p, None, date, Some(line))?.value;
             if let (Some(param), Some(b)) = (store.get(*p), basis) {
-                b.terms.push((param.name.clone(), v));
+                b.terms.push((K::keep(&param.name), v));
             }
             Some(v)
         }
@@ -1190,7 +1190,7 @@ fn push_line<'p>(
     amount: Amount,
     part: Period,
     source: Text<'p>,
-    basis: Option<Arc<Basis>>,
+    basis: Option<Arc<Basis<'p>>>,
 ) {
     // A credit is the charge's amount taken off (half-up rounding is the
     // same either side of zero).
@@ -1235,7 +1235,7 @@ fn tiered<'s, 'p, K: Keep<'s, 'p>>(
     q: Decimal,
     (num, den): (Decimal, Decimal),
     part: Period,
-    basis: Option<Arc<Basis>>,
+    basis: Option<Arc<Basis<'p>>>,
     scale: Option<Decimal>,
 ) {
     let Some(tiers) = rec.tiers::<K>(store, c.rate, part.from) else {

@@ -211,17 +211,75 @@ pub fn display_quantity(q: Decimal) -> Decimal {
 }
 
 /// How a line's quantity was reached from the case and the pack: the
-/// figures used, whether the least of them was taken, and any divisor.
+/// figures used (named by the pack's texts, borrowed like the rest of the
+/// determination), whether the least of them was taken, and any divisor.
 /// Kept as data and written out as text only when serialized.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Basis {
-    pub terms: smallvec::SmallVec<[(Arc<str>, Decimal); 2]>,
+pub struct Basis<'p> {
+    pub terms: Terms<'p>,
     pub lesser: bool,
     pub divisor: Option<Decimal>,
     pub result: Decimal,
 }
 
-impl std::fmt::Display for Basis {
+/// The named figures of a basis, in order: two held in place (a quantity
+/// rarely names more), the rest in a list. (Not a `SmallVec`, which would
+/// tie a determination's lifetime invariantly.)
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Terms<'p> {
+    first: [Option<(Text<'p>, Decimal)>; 2],
+    more: Vec<(Text<'p>, Decimal)>,
+}
+
+impl<'p> Terms<'p> {
+    pub fn push(&mut self, term: (Text<'p>, Decimal)) {
+        match self.first.iter_mut().find(|t| t.is_none()) {
+            Some(slot) => *slot = Some(term),
+            None => self.more.push(term),
+        }
+    }
+
+    pub fn iter(&self) -> <&Terms<'p> as IntoIterator>::IntoIter {
+        self.into_iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.first.iter().flatten().count() + self.more.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<'a, 'p> IntoIterator for &'a Terms<'p> {
+    type Item = &'a (Text<'p>, Decimal);
+    type IntoIter = std::iter::Chain<
+        std::iter::Flatten<std::slice::Iter<'a, Option<(Text<'p>, Decimal)>>>,
+        std::slice::Iter<'a, (Text<'p>, Decimal)>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.iter().flatten().chain(&self.more)
+    }
+}
+
+impl Basis<'_> {
+    fn into_owned(self) -> Basis<'static> {
+        let mut terms = Terms::default();
+        for (name, v) in self.terms.iter() {
+            terms.push((own_text(name.clone()), *v));
+        }
+        Basis {
+            terms,
+            lesser: self.lesser,
+            divisor: self.divisor,
+            result: self.result,
+        }
+    }
+}
+
+impl std::fmt::Display for Basis<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.lesser && self.terms.len() > 1 {
             f.write_str("lesser of ")?;
@@ -243,7 +301,7 @@ impl std::fmt::Display for Basis {
     }
 }
 
-impl Serialize for Basis {
+impl Serialize for Basis<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
@@ -269,7 +327,8 @@ pub struct Line<'p> {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub source: Text<'p>,
-    pub basis: Option<Arc<Basis>>,
+    /// Shared with the trace's basis step; most lines have none.
+    pub basis: Option<Arc<Basis<'p>>>,
 }
 
 impl<'p> Line<'p> {
@@ -285,7 +344,7 @@ impl<'p> Line<'p> {
             from: self.from,
             to: self.to,
             source: own_text(self.source),
-            basis: self.basis,
+            basis: self.basis.map(|b| Arc::new(Arc::unwrap_or_clone(b).into_owned())),
         }
     }
 
@@ -384,7 +443,7 @@ pub enum Event<'p> {
     /// How a line's quantity was determined from the case.
     Basis {
         line: Text<'p>,
-        basis: Arc<Basis>,
+        basis: Arc<Basis<'p>>,
     },
     /// A share of the service period at one set of rates (proration by days).
     Split {
@@ -470,7 +529,7 @@ impl Event<'_> {
             },
             Event::Basis { line, basis } => Event::Basis {
                 line: own_text(line),
-                basis,
+                basis: Arc::new(Arc::unwrap_or_clone(basis).into_owned()),
             },
             Event::Split {
                 line,
@@ -622,8 +681,8 @@ impl Serialize for Outputs {
 /// The result of a decision (DESIGN.md, firm).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Determination<'p> {
-    pub decision: Arc<str>,
-    pub pack: Arc<PackId>,
+    pub decision: Text<'p>,
+    pub pack: Shared<'p, PackId>,
     #[serde(serialize_with = "crate::dates::ser")]
     pub as_of: NaiveDate,
     pub outcome: Cow<'static, str>,
@@ -639,11 +698,15 @@ pub struct Determination<'p> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub case: Option<Arc<serde_json::Value>>,
     /// Figures supplied for the evaluation (`--set`), as given.
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    pub set: Arc<[String]>,
+    #[serde(skip_serializing_if = "nothing_set")]
+    pub set: Shared<'p, [String]>,
     /// Made with the figures as known on this date (`--known-at`).
     #[serde(serialize_with = "crate::dates::ser_opt", skip_serializing_if = "Option::is_none")]
     pub known_at: Option<NaiveDate>,
+}
+
+fn nothing_set(set: &Shared<'_, [String]>) -> bool {
+    set.is_empty()
 }
 
 impl Determination<'_> {
@@ -652,8 +715,8 @@ impl Determination<'_> {
     /// keeps it after dropping the engine. The same JSON.
     pub fn into_owned(self) -> Determination<'static> {
         Determination {
-            decision: self.decision,
-            pack: self.pack,
+            decision: own_text(self.decision),
+            pack: self.pack.into_owned(|p| Arc::new(p.clone())),
             as_of: self.as_of,
             outcome: self.outcome,
             total: self.total,
@@ -674,7 +737,7 @@ impl Determination<'_> {
                 .collect(),
             warnings: self.warnings,
             case: self.case,
-            set: self.set,
+            set: self.set.into_owned(|s| Arc::from(s)),
             known_at: self.known_at,
         }
     }
@@ -1035,17 +1098,22 @@ impl<'p> Recorder<'p> {
         )
     }
 
-    pub fn finish(
+    /// The determination, naming the decision, pack and figures supplied
+    /// by reference to the engine's own (no reference counts taken).
+    pub fn finish<'q>(
         self,
-        decision: &Arc<str>,
-        pack: &Arc<PackId>,
+        decision: &'q str,
+        pack: &'q PackId,
         as_of: NaiveDate,
         total: Option<Decimal>,
-        set: &Arc<[String]>,
-    ) -> Determination<'p> {
+        set: &'q [String],
+    ) -> Determination<'q>
+    where
+        'p: 'q,
+    {
         Determination {
-            decision: Arc::clone(decision),
-            pack: Arc::clone(pack),
+            decision: Shared::Pack(decision),
+            pack: Shared::Pack(pack),
             as_of,
             outcome: self.outcome.map_or(Cow::Borrowed("computed"), Cow::Owned),
             total,
@@ -1055,7 +1123,7 @@ impl<'p> Recorder<'p> {
             trace: self.trace,
             warnings: self.warnings,
             case: None,
-            set: Arc::clone(set),
+            set: Shared::Pack(set),
             known_at: None,
         }
     }

@@ -423,7 +423,7 @@ impl Engine {
 
     fn decide_declarative<'e>(
         &'e self,
-        name: &Arc<str>,
+        name: &'e Arc<str>,
         d: &'e Declarative,
         case: &Case,
         options: &Options,
@@ -439,7 +439,7 @@ impl Engine {
 
     fn decide_formulas<'e>(
         &'e self,
-        name: &Arc<str>,
+        name: &'e Arc<str>,
         f: &crate::formulas::Formulas,
         case: &Case,
         options: &Options,
@@ -454,7 +454,7 @@ impl Engine {
 
     fn decide_script<'e>(
         &'e self,
-        name: &Arc<str>,
+        name: &'e Arc<str>,
         file: &str,
         ast: &rhai::AST,
         schema: Option<&(Schema, Option<FieldId>)>,
