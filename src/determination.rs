@@ -833,10 +833,12 @@ impl<'p> Recorder<'p> {
     pub fn event(&mut self, event: impl FnOnce() -> Event<'p>) {
         if self.trace_on {
             self.step += 1;
-            self.trace.push(TraceStep {
-                step: self.step,
-                event: event(),
-            });
+            let step = self.step;
+            // Room is made first and the step then built where it is kept:
+            // built aside and copied in (as `push` does), its last fields'
+            // small stores stall the wide loads that copy them.
+            self.trace
+                .extend(std::iter::once_with(|| TraceStep { step, event: event() }));
         }
     }
 
