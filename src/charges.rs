@@ -770,9 +770,11 @@ fn is_simple(q: &Qty) -> bool {
 pub type Segments = SmallVec<[Period; 4]>;
 
 /// `x * num / den`, dividing last, and skipping the work when it is a no-op;
-/// `None` beyond a decimal's digits. Out of line, like `push_line`,
-/// `tiered` and `credit_on_lines`: one copy serves every call site, which
-/// keeps the code a bill runs through small (see `benches/instructions.sh`).
+/// `None` beyond a decimal's digits. Out of line, like `tiered` and
+/// `credit_on_lines`: one copy serves every call site, which keeps the code
+/// a bill runs through small (see `benches/instructions.sh`). (`push_line`
+/// is inlined: its arguments are decimals just made, and passing them
+/// through memory stalled the loads that read them back.)
 #[inline(never)]
 fn scale_by(x: Decimal, num: Decimal, den: Decimal) -> Option<Decimal> {
     let x = if crate::money::is_one(num) {
@@ -1140,6 +1142,7 @@ impl Amount {
 
     /// `x * num / den`, kept as that fraction, and its cent found from it.
     /// `None` beyond a decimal's digits.
+    #[inline(always)]
     fn share(x: Decimal, num: Decimal, den: Decimal) -> Option<Amount> {
         let value = if crate::money::is_one(num) {
             x
@@ -1180,7 +1183,7 @@ fn rec_source<'s, 'p, K: Keep<'s, 'p>>(store: &'s ParamStore, c: &Charge, date: 
 }
 
 #[expect(clippy::too_many_arguments, reason = "the parts of one line, each named at the call")]
-#[inline(never)]
+#[inline(always)]
 fn push_line<'p>(
     c: &Charge,
     text: Shared<'p, LineText>,

@@ -97,6 +97,7 @@ pub fn round_half_up(value: Decimal, places: u32) -> Decimal {
 /// in a row between the cent and the 28th digit. Values too large for the
 /// integers fall back to the decimal quotient. `den` must not be zero.
 /// `None` when the value is beyond a decimal's 28 digits.
+#[inline]
 pub fn share_to_cents(x: Decimal, num: Decimal, den: Decimal) -> Option<Decimal> {
     exact_share(x, num, den, 2).or_else(|| {
         let mut a = round_money(divide(x.checked_mul(num)?, den)?);
