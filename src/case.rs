@@ -734,6 +734,7 @@ fn check_list(
     Ok(Fact::List(Arc::from(out)))
 }
 
+#[inline(always)]
 fn check(f: &Field, v: &Value) -> Result<Fact, (&'static str, String)> {
     let wrong = |want: &str| {
         (
