@@ -789,15 +789,22 @@ fn scale_by(x: Decimal, num: Decimal, den: Decimal) -> Option<Decimal> {
     }
 }
 
+/// Whether any of the sorted `dates` falls strictly inside `period`.
+fn changes_within(dates: &[NaiveDate], period: Period) -> bool {
+    dates
+        .get(dates.partition_point(|d| *d <= period.from))
+        .is_some_and(|d| *d < period.to)
+}
+
 /// Splits `period` at the sorted `dates` that fall strictly inside it.
 pub fn split_at(dates: &[NaiveDate], period: Period) -> Segments {
+    // Most periods lie between two changes.
+    if !changes_within(dates, period) {
+        return smallvec::smallvec![period];
+    }
     let inside = dates
         .get(dates.partition_point(|d| *d <= period.from)..)
         .unwrap_or_default();
-    // Most periods lie between two changes.
-    if inside.first().is_none_or(|d| *d >= period.to) {
-        return smallvec::smallvec![period];
-    }
     let mut out = Segments::new();
     let mut from = period.from;
     for &d in inside.iter().take_while(|d| **d < period.to) {
@@ -879,20 +886,28 @@ pub fn evaluate<'s, 'p, K: Keep<'s, 'p>>(
     }
     let period_days = period.days();
     let total_days = Decimal::from(period_days);
-    let mut parts = match starts {
+    // Most periods lie between two changes: then the period is the one
+    // part, as it is (no list of parts made and read back).
+    let whole_period = [period];
+    let many: Segments;
+    let (parts, split): (&[Period], bool) = match starts {
         Some(s) => {
             let mut cuts = c.change_dates.clone();
             if let Err(i) = cuts.binary_search(&s) {
                 cuts.insert(i, s);
             }
-            split_at(&cuts, period)
+            let mut all = split_at(&cuts, period);
+            let split = all.len() > 1;
+            all.retain(|p| p.from >= s);
+            many = all;
+            (&many, split)
         }
-        None => split_at(&c.change_dates, period),
+        None if changes_within(&c.change_dates, period) => {
+            many = split_at(&c.change_dates, period);
+            (&many, many.len() > 1)
+        }
+        None => (&whole_period, false),
     };
-    let split = parts.len() > 1;
-    if let Some(s) = starts {
-        parts.retain(|p| p.from >= s);
-    }
     // A quantity for the whole period shared by days: the last part's
     // quantity is what the others left, so the parts sum exactly to it.
     let share_remainder = split && starts.is_none() && matches!(c.per, Per::Period);
