@@ -488,11 +488,34 @@ impl Schema {
 
     /// Checks a case, reporting every problem at once.
     pub fn check(&self, case: &Case) -> Result<Facts> {
-        let mut problems: Vec<Problem> = Vec::new();
         let mut facts = Facts::default();
-        self.check_map(&case.value, "", &mut problems, &mut facts);
-        self.report(&case.name, problems)?;
+        self.check_into(case, &mut facts)?;
         Ok(facts)
+    }
+
+    /// Checks a case into `facts` (empty), reporting every problem at once,
+    /// the `as_of` date a case may give among them; that date, if given.
+    pub fn check_into(&self, case: &Case, facts: &mut Facts) -> Result<Option<NaiveDate>> {
+        let mut problems: Vec<Problem> = Vec::new();
+        let as_of = match self.check_map(&case.value, "", &mut problems, facts) {
+            None => None,
+            Some(v) => {
+                let date = v.as_str().and_then(parse_date);
+                if date.is_none() {
+                    problems.insert(
+                        0,
+                        (
+                            "ratebook::case::bad_date",
+                            "as_of".to_string(),
+                            format!("`as_of: {v}` is not a real date (YYYY-MM-DD)"),
+                        ),
+                    );
+                }
+                date
+            }
+        };
+        self.report(&case.name, problems)?;
+        Ok(as_of)
     }
 
     /// The error for the problems found in a case, if any.
@@ -521,19 +544,39 @@ impl Schema {
 
     /// Checks one map of fields (the case, or an item of a list) whose
     /// paths start with `prefix`; problems are collected, not returned.
-    fn check_map(&self, value: &Value, prefix: &str, problems: &mut Vec<Problem>, facts: &mut Facts) {
+    /// The case's own `as_of` value, if it gives one (at the top).
+    fn check_map<'a>(
+        &self,
+        value: &'a Value,
+        prefix: &str,
+        problems: &mut Vec<Problem>,
+        facts: &mut Facts,
+    ) -> Option<&'a Value> {
         let mut unknown: Vec<Problem> = Vec::new();
-        let mut found: smallvec::SmallVec<[Option<&Value>; 16]> = smallvec::smallvec![None; self.fields.len()];
+        // Each field's value, by `FieldId`: on the stack for a schema of
+        // up to 16 fields.
+        let mut few = [None; 16];
+        let mut many;
+        let found: &mut [Option<&Value>] = match few.get_mut(..self.fields.len()) {
+            Some(found) => found,
+            None => {
+                many = vec![None; self.fields.len()];
+                &mut many
+            }
+        };
+        let mut as_of = None;
         self.walk(
             value,
             &self.tree,
             prefix,
             &mut smallvec::SmallVec::new(),
-            &mut found,
+            found,
+            &mut as_of,
             &mut unknown,
         );
-        self.check_found(&found, prefix, problems, facts);
+        self.check_found(found, prefix, problems, facts);
         problems.append(&mut unknown);
+        as_of
     }
 
     /// Checks a case given as one value per field (by `FieldId`): a CSV
@@ -593,11 +636,13 @@ impl Schema {
         base: &str,
         prefix: &mut smallvec::SmallVec<[&'a str; 4]>,
         found: &mut [Option<&'a Value>],
+        as_of: &mut Option<&'a Value>,
         problems: &mut Vec<Problem>,
     ) {
         let Some(map) = v.as_object() else { return };
         for (k, child) in map {
             if prefix.is_empty() && base.is_empty() && k == "as_of" {
+                *as_of = Some(child);
                 continue;
             }
             match node.children.iter().find(|(n, _)| n == k) {
@@ -606,7 +651,7 @@ impl Schema {
                         *slot = Some(child);
                     } else {
                         prefix.push(k);
-                        self.walk(child, n, base, prefix, found, problems);
+                        self.walk(child, n, base, prefix, found, as_of, problems);
                         prefix.pop();
                     }
                 }

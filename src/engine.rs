@@ -400,15 +400,6 @@ impl Engine {
         let Some((name, compiled)) = self.decisions.get(decision) else {
             return Err(self.unknown_decision(decision));
         };
-        if let Some(v) = case.value.get("as_of")
-            && case.as_of().is_none()
-        {
-            return Err(Error::input(
-                "ratebook::case::bad_date",
-                format!("{}: `as_of: {v}` is not a real date (YYYY-MM-DD)", case.name),
-            )
-            .at(Location::field(case.name.clone(), "as_of")));
-        }
         let mut det = match compiled {
             Compiled::Declarative(d) => self.decide_declarative(name, d, case, options),
             Compiled::Formulas(f) => self.decide_formulas(name, f, case, options),
@@ -461,27 +452,37 @@ impl Engine {
         case: &Case,
         options: &Options,
     ) -> Result<Determination<'e>> {
-        let (facts, default_as_of) = match schema {
+        let (facts, case_as_of, default_as_of) = match schema {
             Some((schema, as_of_field)) => {
-                let checked = schema.check(case)?;
+                let mut checked = Facts::default();
+                let case_as_of = schema.check_into(case, &mut checked)?;
                 let default = as_of_field.and_then(|f| match checked.get(f) {
                     Fact::Date(d) => Some(*d),
                     _ => None,
                 });
-                (script::facts_value(schema, &checked), default)
+                (script::facts_value(schema, &checked), case_as_of, default)
             }
-            None => (script::from_json(&case.value), None),
+            None => {
+                // No schema checks the case: its `as_of` is checked here.
+                let case_as_of = case.as_of();
+                if let Some(v) = case.value.get("as_of")
+                    && case_as_of.is_none()
+                {
+                    return Err(Error::input(
+                        "ratebook::case::bad_date",
+                        format!("{}: `as_of: {v}` is not a real date (YYYY-MM-DD)", case.name),
+                    )
+                    .at(Location::field(case.name.clone(), "as_of")));
+                }
+                (script::from_json(&case.value), case_as_of, None)
+            }
         };
-        let as_of = options
-            .as_of
-            .or_else(|| case.as_of())
-            .or(default_as_of)
-            .ok_or_else(|| {
-                Error::input(
-                    "ratebook::case::no_as_of",
-                    "give the date of the determination with --as-of or `as_of:` in the case",
-                )
-            })?;
+        let as_of = options.as_of.or(case_as_of).or(default_as_of).ok_or_else(|| {
+            Error::input(
+                "ratebook::case::no_as_of",
+                "give the date of the determination with --as-of or `as_of:` in the case",
+            )
+        })?;
         let state = script::ScriptState {
             pack: self.pack.clone(),
             declaratives: self.declaratives.clone(),
@@ -521,16 +522,9 @@ pub fn run_declarative<'s, 'p, K: Keep<'s, 'p>>(
     as_of: Option<NaiveDate>,
     rec: &mut Recorder<'p>,
 ) -> Result<NaiveDate> {
-    let facts = d.schema.check(case)?;
-    run_declarative_facts::<K>(
-        pack,
-        d,
-        &case.name.as_str(),
-        &facts,
-        as_of.or_else(|| case.as_of()),
-        rec,
-        None,
-    )
+    let mut facts = Facts::default();
+    let case_as_of = d.schema.check_into(case, &mut facts)?;
+    run_declarative_facts::<K>(pack, d, &case.name.as_str(), &facts, as_of.or(case_as_of), rec, None)
 }
 
 /// The line columns of a batch's CSV (`Engine::line_columns`): their ids,

@@ -796,8 +796,9 @@ struct Run<'a, 'p> {
 impl Formulas {
     /// Evaluates the decision for a case into `rec`.
     pub fn run(&self, pack: &Pack, case: &Case, as_of: Option<NaiveDate>, rec: &mut Recorder) -> Result<Evaluated> {
-        let facts = self.schema.check(case)?;
-        self.run_facts(pack, &case.name, &facts, as_of.or_else(|| case.as_of()), rec)
+        let mut facts = Facts::default();
+        let case_as_of = self.schema.check_into(case, &mut facts)?;
+        self.run_facts(pack, &case.name, &facts, as_of.or(case_as_of), rec)
     }
 
     /// `run` on checked facts.

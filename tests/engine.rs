@@ -275,6 +275,48 @@ fn as_of_defaults_to_the_period_end_and_can_be_given() {
 }
 
 #[test]
+fn a_case_gives_its_own_as_of_and_a_bad_one_is_named() {
+    let e = portland();
+    let det = e
+        .decide(
+            "bill",
+            &case(&format!("{FULL_FY2324}as_of: 2024-01-15\n")),
+            &Options::default(),
+        )
+        .expect("decides");
+    assert_eq!(
+        det.as_of.to_string(),
+        "2024-01-15",
+        "the case's date, not the period end"
+    );
+    // The options' date comes first.
+    let given = chrono::NaiveDate::from_ymd_opt(2024, 2, 1);
+    let det = e
+        .decide(
+            "bill",
+            &case(&format!("{FULL_FY2324}as_of: 2024-01-15\n")),
+            &Options {
+                as_of: given,
+                trace: false,
+            },
+        )
+        .expect("decides");
+    assert_eq!(Some(det.as_of), given);
+    let err = e
+        .decide(
+            "bill",
+            &case(&format!("{FULL_FY2324}as_of: 2024-02-30\n")),
+            &Options::default(),
+        )
+        .expect_err("February 30 is refused");
+    assert_eq!(err.code, "ratebook::case::bad_date");
+    assert_eq!(
+        err.message,
+        "case.yaml: `as_of: \"2024-02-30\"` is not a real date (YYYY-MM-DD)"
+    );
+}
+
+#[test]
 fn set_rejects_unknown_parameters_and_keys() {
     let p = || Pack::portland().expect("loads");
     let e = Engine::with_overrides(p(), &[parse_override("water.volume_rte=1").expect("parses")])
