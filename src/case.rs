@@ -287,6 +287,13 @@ impl Node {
     }
 }
 
+/// What a walk of a case finds: each field's value (by `FieldId`), and the
+/// case's own `as_of`.
+struct Walked<'f, 'a> {
+    found: &'f mut [Option<&'a Value>],
+    as_of: Option<&'a Value>,
+}
+
 /// Checked facts, indexed by `FieldId`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Facts(smallvec::SmallVec<[Fact; 12]>);
@@ -564,19 +571,18 @@ impl Schema {
                 &mut many
             }
         };
-        let mut as_of = None;
+        let mut walked = Walked { found, as_of: None };
         self.walk(
             value,
             &self.tree,
             prefix,
             &mut smallvec::SmallVec::new(),
-            found,
-            &mut as_of,
+            &mut walked,
             &mut unknown,
         );
-        self.check_found(found, prefix, problems, facts);
+        self.check_found(walked.found, prefix, problems, facts);
         problems.append(&mut unknown);
-        as_of
+        walked.as_of
     }
 
     /// Checks a case given as one value per field (by `FieldId`): a CSV
@@ -635,23 +641,22 @@ impl Schema {
         node: &Node,
         base: &str,
         prefix: &mut smallvec::SmallVec<[&'a str; 4]>,
-        found: &mut [Option<&'a Value>],
-        as_of: &mut Option<&'a Value>,
+        walked: &mut Walked<'_, 'a>,
         problems: &mut Vec<Problem>,
     ) {
         let Some(map) = v.as_object() else { return };
         for (k, child) in map {
             if prefix.is_empty() && base.is_empty() && k == "as_of" {
-                *as_of = Some(child);
+                walked.as_of = Some(child);
                 continue;
             }
             match node.children.iter().find(|(n, _)| n == k) {
                 Some((_, n)) => {
-                    if let Some(slot) = n.field.and_then(|i| found.get_mut(i)) {
+                    if let Some(slot) = n.field.and_then(|i| walked.found.get_mut(i)) {
                         *slot = Some(child);
                     } else {
                         prefix.push(k);
-                        self.walk(child, n, base, prefix, found, as_of, problems);
+                        self.walk(child, n, base, prefix, walked, problems);
                         prefix.pop();
                     }
                 }
