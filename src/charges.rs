@@ -955,10 +955,16 @@ pub fn evaluate<'s, 'p, K: Keep<'s, 'p>>(
         // q x rate x num / den): amounts-only lines carry none.
         let part_qty = if rec.amounts_only() {
             Decimal::ZERO
-        } else if !split && !crate::money::is_one(den) {
-            // Only shown (on the line, to 4 places): rounded from the exact
-            // share, without the decimal division.
-            match crate::money::share_to_4_places(q, num, den).or_else(|| scale_by(q, num, den)) {
+        } else if !split {
+            // The one part's quantity, nothing shared out; only shown (on
+            // the line, to 4 places): a share of days rounded from the
+            // exact fraction, without the decimal division.
+            let shown = if crate::money::is_one(den) {
+                scale_by(q, num, den)
+            } else {
+                crate::money::share_to_4_places(q, num, den).or_else(|| scale_by(q, num, den))
+            };
+            match shown {
                 Some(p) => p,
                 None => {
                     rec.overflowed(&c.id);
