@@ -687,6 +687,7 @@ impl Schema {
     }
 }
 
+#[inline]
 fn number_of(v: &Value) -> Option<Decimal> {
     match v {
         Value::Number(n) => decimal_from_json_number(n),
@@ -706,6 +707,7 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+#[inline]
 fn pick(values: &[Arc<str>], v: &Value) -> Result<u16, (&'static str, String)> {
     let text: std::borrow::Cow<str> = match v {
         Value::String(s) => s.as_str().into(),
@@ -860,6 +862,7 @@ fn check(f: &Field, v: &Value) -> Result<Fact, (&'static str, String)> {
 }
 
 /// A number checked against its field's bounds.
+#[inline]
 fn number_fact(kind: &Kind, d: Decimal) -> Result<Fact, (&'static str, String)> {
     let Kind::Number { min, max, integer } = kind else {
         return Err(("ratebook::case::wrong_type", format!("expected a number, got `{d}`")));
@@ -868,12 +871,12 @@ fn number_fact(kind: &Kind, d: Decimal) -> Result<Fact, (&'static str, String)> 
         return Err(("ratebook::case::bad_value", format!("{d} is not a whole number")));
     }
     if let Some(m) = min
-        && d < *m
+        && crate::money::less(d, *m)
     {
         return Err(("ratebook::case::out_of_range", format!("{d} is below the minimum {m}")));
     }
     if let Some(m) = max
-        && d > *m
+        && crate::money::less(*m, d)
     {
         return Err(("ratebook::case::out_of_range", format!("{d} is above the maximum {m}")));
     }
@@ -881,6 +884,7 @@ fn number_fact(kind: &Kind, d: Decimal) -> Result<Fact, (&'static str, String)> 
 }
 
 /// A period that ends after it starts and is not too long.
+#[inline]
 fn period_fact(p: Period) -> Result<Fact, (&'static str, String)> {
     if p.to <= p.from {
         return Err((

@@ -194,7 +194,8 @@ pub fn parse_trimmed_decimal(t: &str) -> Option<Decimal> {
 /// `a < b`, comparing mantissas when both have the same scale (as a
 /// bound and the figure checked against it mostly do) and as decimals
 /// otherwise.
-fn less(a: Decimal, b: Decimal) -> bool {
+#[inline]
+pub fn less(a: Decimal, b: Decimal) -> bool {
     if a.scale() == b.scale() {
         a.mantissa() < b.mantissa()
     } else {
@@ -211,6 +212,7 @@ pub fn lesser(a: Decimal, b: Decimal) -> Decimal {
 /// with a fraction is taken from its shortest round-trip text (exact for any
 /// figure written with up to 15 significant digits, which covers usage and
 /// areas). Pack files never come through here: their figures must be quoted.
+#[inline]
 pub fn decimal_from_json_number(n: &serde_json::Number) -> Option<Decimal> {
     if let Some(i) = n.as_i64() {
         return Some(Decimal::from(i));
