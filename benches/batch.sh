@@ -7,14 +7,7 @@
 # only pass), then the instructions a row (cachegrind, 20,000 rows, one
 # thread): repeatable where the shared machine's times are not.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-runs=${1:-3}
-data=${BENCH_DATA:-../shared/data/bench}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cargo build -q --release
-bin=target/release/ratebook
-zcat "$data/portland_accounts_1m.csv.gz" > "$work/accounts.csv"
+source "$(dirname "$0")/million.sh"
 for i in $(seq "$runs"); do
   /usr/bin/time -f "run $i: %e s wall, %U s user, %S s system, %M KB peak" \
     "$bin" batch --accounts "$work/accounts.csv" --columns benches/bench-columns.yaml \

@@ -9,14 +9,7 @@
 # report's headline (accounts paying more and less, the revenue totals), which must
 # be the same every run.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-runs=${1:-3}
-data=${BENCH_DATA:-../shared/data/bench}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cargo build -q --release
-bin=target/release/ratebook
-zcat "$data/portland_accounts_1m.csv.gz" > "$work/accounts.csv"
+source "$(dirname "$0")/million.sh"
 cp -r benches/overlay "$work/proposal"
 sed -i 's/from: 2025-07-01, status: assumed, value: "7.559"/from: 2025-07-01, status: assumed, value: "7.900"/' \
   "$work/proposal/params/bench.yaml"

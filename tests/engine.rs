@@ -277,13 +277,14 @@ fn as_of_defaults_to_the_period_end_and_can_be_given() {
 #[test]
 fn a_case_gives_its_own_as_of_and_a_bad_one_is_named() {
     let e = portland();
-    let det = e
-        .decide(
+    let with_as_of = |date: &str, as_of| {
+        e.decide(
             "bill",
-            &case(&format!("{FULL_FY2324}as_of: 2024-01-15\n")),
-            &Options::default(),
+            &case(&format!("{FULL_FY2324}as_of: {date}\n")),
+            &Options { as_of, trace: false },
         )
-        .expect("decides");
+    };
+    let det = with_as_of("2024-01-15", None).expect("decides");
     assert_eq!(
         det.as_of.to_string(),
         "2024-01-15",
@@ -291,24 +292,9 @@ fn a_case_gives_its_own_as_of_and_a_bad_one_is_named() {
     );
     // The options' date comes first.
     let given = chrono::NaiveDate::from_ymd_opt(2024, 2, 1);
-    let det = e
-        .decide(
-            "bill",
-            &case(&format!("{FULL_FY2324}as_of: 2024-01-15\n")),
-            &Options {
-                as_of: given,
-                trace: false,
-            },
-        )
-        .expect("decides");
+    let det = with_as_of("2024-01-15", given).expect("decides");
     assert_eq!(Some(det.as_of), given);
-    let err = e
-        .decide(
-            "bill",
-            &case(&format!("{FULL_FY2324}as_of: 2024-02-30\n")),
-            &Options::default(),
-        )
-        .expect_err("February 30 is refused");
+    let err = with_as_of("2024-02-30", None).expect_err("February 30 is refused");
     assert_eq!(err.code, "ratebook::case::bad_date");
     assert_eq!(
         err.message,
